@@ -1,0 +1,98 @@
+import { z } from 'zod';
+
+export class ConfigError extends Error {
+  readonly problems: string[];
+
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/**
+ * Parses environment variables with a zod object schema whose keys are the variable names. Every problem is
+ * reported at once, each naming its variable, so that a bad deployment is fixed in one round.
+ */
+export function parseEnv<Shape extends z.ZodRawShape>(
+  shape: Shape,
+  env: NodeJS.ProcessEnv,
+): z.infer<z.ZodObject<Shape>> {
+  const result = z.object(shape).safeParse(env);
+  if (result.success) return result.data;
+  throw new ConfigError(
+    result.error.issues.map((issue) => {
+      const name = issue.path.join('.');
+      const value = env[name];
+      return `${name}: ${issue.message}${value === undefined ? ' (not set)' : ''}`;
+    }),
+  );
+}
+
+/** Environment booleans: "true"/"1"/"yes" and "false"/"0"/"no", anything else is an error. */
+export const envBoolean = (fallback: boolean) =>
+  z
+    .enum(['true', 'false', '1', '0', 'yes', 'no'])
+    .default(fallback ? 'true' : 'false')
+    .transform((value) => value === 'true' || value === '1' || value === 'yes');
+
+export const envInt = (fallback: number, { min = 0, max = Number.MAX_SAFE_INTEGER } = {}) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+/** Variables every service reads: Kafka connection, HTTP port, logging, shutdown and identity. */
+export const serviceEnv = {
+  /** Comma-separated bootstrap brokers, host:port. */
+  KAFKA_BROKERS: z
+    .string()
+    .min(1)
+    .transform((value) => value.split(',').map((address) => address.trim()))
+    .pipe(z.array(z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port[,host:port...]')).min(1)),
+  /** Which client library the Kafka package uses underneath. */
+  KAFKA_CLIENT: z.enum(['platformatic', 'kafkajs']).default('platformatic'),
+  KAFKA_TLS: envBoolean(false),
+  KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
+  KAFKA_SASL_USERNAME: z.string().optional(),
+  KAFKA_SASL_PASSWORD: z.string().optional(),
+  /** Prefix of every topic and consumer group name, to share a cluster between deployments or test runs. */
+  KAFKA_TOPIC_PREFIX: z
+    .string()
+    .regex(/^[a-zA-Z0-9._-]*$/, 'only letters, digits, ".", "_" and "-"')
+    .default(''),
+  /** Replication factor of topics Sluice creates: 3 in production, 1 on a single local broker. */
+  KAFKA_REPLICATION_FACTOR: envInt(1, { min: 1, max: 7 }),
+  /** Overrides every declared topic's partition count (e.g. small for tests). */
+  KAFKA_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(10_000).optional(),
+  /** Create missing topics at start-up and report drift; off where a platform team owns topics. */
+  KAFKA_PROVISION_TOPICS: envBoolean(true),
+  HTTP_HOST: z.string().default('0.0.0.0'),
+  HTTP_PORT: envInt(8080, { max: 65_535 }),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Upper bound of a graceful shutdown; keep it below the pod's terminationGracePeriodSeconds. */
+  SHUTDOWN_TIMEOUT_MS: envInt(20_000, { min: 100 }),
+  /** Time in-flight work gets to finish during shutdown before it is left for redelivery. */
+  DRAIN_TIMEOUT_MS: envInt(10_000, { min: 0 }),
+  SERVICE_INSTANCE_ID: z.string().min(1).optional(),
+  REGION: z.string().default('local'),
+} as const;
+
+export type ServiceEnv = z.infer<z.ZodObject<typeof serviceEnv>>;
+
+/** The Kafka connection settings of a parsed service environment, in the Kafka package's terms. */
+export function kafkaConnectionFrom(env: ServiceEnv, clientId: string) {
+  const sasl =
+    env.KAFKA_SASL_MECHANISM !== undefined
+      ? {
+          mechanism: env.KAFKA_SASL_MECHANISM,
+          username: env.KAFKA_SASL_USERNAME ?? '',
+          password: env.KAFKA_SASL_PASSWORD ?? '',
+        }
+      : undefined;
+  return {
+    brokers: env.KAFKA_BROKERS,
+    clientId,
+    tls: env.KAFKA_TLS,
+    ...(sasl ? { sasl } : {}),
+  };
+}
+
+export { z };

@@ -1,0 +1,466 @@
+import {
+  ConfigResourceTypes,
+  compatibilityPartitioner,
+  type Message,
+  type MessagesStream,
+  Admin as PlatformaticAdmin,
+  Consumer as PlatformaticConsumer,
+  Producer as PlatformaticProducer,
+  ProduceAcks,
+} from '@platformatic/kafka';
+import { assignedPartitions, partitionKey, revokedPartitions } from '../assignment.ts';
+import { KafkaError, kafkaErrorCodes } from '../errors.ts';
+import { ProduceBatcher } from '../produce-batcher.ts';
+import type {
+  Admin,
+  ConsumedRecord,
+  Consumer,
+  ConsumerHandlers,
+  ConsumerOptions,
+  KafkaClient,
+  KafkaConnection,
+  PartitionLag,
+  Producer,
+  ProducerOptions,
+  ProducerRecord,
+  TopicDescription,
+  TopicPartition,
+  TopicPartitionOffset,
+  TopicSpec,
+} from '../types.ts';
+import { producerDefaults } from './defaults.ts';
+
+/** The @platformatic/kafka adapter. */
+export function createPlatformaticClient(connection: KafkaConnection): KafkaClient {
+  const base = {
+    clientId: connection.clientId,
+    bootstrapBrokers: connection.brokers,
+    timeout: connection.requestTimeoutMs ?? 30_000,
+    connectTimeout: Math.min(connection.requestTimeoutMs ?? 10_000, 10_000),
+    retries: 8,
+    retryDelay: 250,
+    ...(connection.tls ? { tls: {} } : {}),
+    ...(connection.sasl
+      ? {
+          sasl: {
+            mechanism: connection.sasl.mechanism.toUpperCase() as 'PLAIN' | 'SCRAM-SHA-256' | 'SCRAM-SHA-512',
+            username: connection.sasl.username,
+            password: connection.sasl.password,
+          },
+        }
+      : {}),
+  };
+  return {
+    adapter: 'platformatic',
+    producer: (options) => new PlatformaticProducerAdapter(base, options),
+    consumer: (options) => new PlatformaticConsumerAdapter(base, options),
+    admin: () => new PlatformaticAdminAdapter(new PlatformaticAdmin(base)),
+  };
+}
+
+type BaseOptions = ConstructorParameters<typeof PlatformaticAdmin>[0];
+
+class PlatformaticProducerAdapter implements Producer {
+  readonly #producer: PlatformaticProducer;
+  readonly #batcher: ProduceBatcher;
+  #connecting: Promise<void> | undefined;
+
+  constructor(base: BaseOptions, options: ProducerOptions = {}) {
+    this.#producer = new PlatformaticProducer({
+      ...base,
+      idempotent: true,
+      acks: ProduceAcks.ALL,
+      // The Java client's partitioner, so that a key lands on the same partition whichever adapter produced it.
+      partitioner: (message, key) =>
+        key === undefined ? Math.floor(Math.random() * 2 ** 31) : compatibilityPartitioner(message, key),
+    });
+    const settings = { ...producerDefaults, ...options };
+    this.#batcher = new ProduceBatcher({
+      lingerMs: settings.lingerMs,
+      maxBatchRecords: settings.maxBatchRecords,
+      sendBatch: (records) => this.#sendBatch(records),
+    });
+  }
+
+  connect(): Promise<void> {
+    this.#connecting ??= this.#producer
+      .initIdempotentProducer({ idempotent: true, acks: ProduceAcks.ALL })
+      .then(() => undefined)
+      .catch((cause: unknown) => {
+        this.#connecting = undefined;
+        throw new KafkaError(kafkaErrorCodes.connect, 'producer could not connect', {
+          cause,
+          retryable: true,
+        });
+      });
+    return this.#connecting;
+  }
+
+  send(records: ProducerRecord[]): Promise<void> {
+    return this.#batcher.send(records);
+  }
+
+  async close(): Promise<void> {
+    await this.#batcher.close();
+    await this.#producer.close();
+  }
+
+  async #sendBatch(records: ProducerRecord[]): Promise<void> {
+    await this.connect();
+    try {
+      await this.#producer.send({
+        messages: records.map((record) => ({
+          topic: record.topic,
+          // An absent value is written as null: a tombstone on a compacted topic.
+          ...(record.value !== null ? { value: toBuffer(record.value) } : {}),
+          ...(record.key !== undefined && record.key !== null ? { key: toBuffer(record.key) } : {}),
+          ...(record.partition !== undefined ? { partition: record.partition } : {}),
+          ...(record.headers
+            ? {
+                headers: new Map(
+                  Object.entries(record.headers).map(([name, value]) => [
+                    Buffer.from(name),
+                    Buffer.from(value),
+                  ]),
+                ),
+              }
+            : {}),
+        })),
+      });
+    } catch (cause) {
+      throw new KafkaError(kafkaErrorCodes.produce, 'produce request failed', { cause });
+    }
+  }
+}
+
+interface PartitionQueue {
+  tp: TopicPartition;
+  records: ConsumedRecord[];
+  running: boolean;
+}
+
+/**
+ * @platformatic/kafka delivers one message stream for all assigned partitions and can only pause the whole
+ * stream. This adapter regroups the stream into per-partition batches, runs one batch per partition at a time,
+ * and holds back records of paused partitions. Buffered records are bounded: above the bound the whole stream
+ * pauses until handlers catch up, which is the price of a client without per-partition fetch control.
+ */
+class PlatformaticConsumerAdapter implements Consumer {
+  readonly #consumer: PlatformaticConsumer;
+  readonly #options: ConsumerOptions;
+  readonly #maxBuffered: number;
+  readonly #queues = new Map<string, PartitionQueue>();
+  readonly #paused = new Set<string>();
+  readonly #idle = new Set<() => void>();
+  #handlers: ConsumerHandlers | undefined;
+  #stream: MessagesStream<Buffer, Buffer, Buffer, Buffer> | undefined;
+  #assignment: TopicPartition[] = [];
+  #buffered = 0;
+  #running = 0;
+  #streamPausedByUs = false;
+  #drainScheduled = false;
+  #joined = false;
+  #closing = false;
+
+  constructor(base: BaseOptions, options: ConsumerOptions) {
+    this.#options = options;
+    this.#maxBuffered = (options.maxBatchRecords ?? 500) * 4;
+    const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
+    this.#consumer = new PlatformaticConsumer({
+      ...base,
+      groupId: options.groupId,
+      autocommit: false,
+      sessionTimeout,
+      heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
+      maxWaitTime: 500,
+    });
+  }
+
+  async start(handlers: ConsumerHandlers): Promise<void> {
+    this.#handlers = handlers;
+    let firstAssignment: () => void = () => {};
+    const assigned = new Promise<void>((resolve) => {
+      firstAssignment = resolve;
+    });
+    this.#consumer.on('consumer:group:join', (payload) => {
+      const next = (payload.assignments ?? []).flatMap(({ topic, partitions }) =>
+        partitions.map((partition) => ({ topic, partition })),
+      );
+      const revoked = revokedPartitions(this.#assignment, next);
+      const added = assignedPartitions(this.#assignment, next);
+      this.#assignment = next;
+      this.#joined = true;
+      for (const tp of revoked) this.#dropQueue(tp);
+      void this.#notify(revoked, added).finally(firstAssignment);
+    });
+    this.#consumer.on('consumer:group:leave', () => {
+      this.#joined = false;
+    });
+    try {
+      this.#stream = await this.#consumer.consume({
+        topics: this.#options.topics,
+        mode: 'committed',
+        fallbackMode: this.#options.fromBeginning ? 'earliest' : 'latest',
+        autocommit: false,
+      });
+    } catch (cause) {
+      throw new KafkaError(kafkaErrorCodes.connect, 'consumer could not start', { cause, retryable: true });
+    }
+    this.#stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => this.#enqueue(message));
+    this.#stream.on('error', (cause: Error) => {
+      this.#joined = false;
+      if (!this.#closing) {
+        handlers.onError?.(new KafkaError(kafkaErrorCodes.consume, 'consumer stream failed', { cause }));
+      }
+    });
+    await assigned;
+  }
+
+  async #notify(revoked: TopicPartition[], added: TopicPartition[]): Promise<void> {
+    try {
+      if (revoked.length > 0) await this.#handlers?.onRevoked?.(revoked);
+      if (added.length > 0) await this.#handlers?.onAssigned?.(added);
+    } catch (cause) {
+      this.#handlers?.onError?.(new KafkaError(kafkaErrorCodes.consume, 'rebalance hook failed', { cause }));
+    }
+  }
+
+  #enqueue(message: Message<Buffer, Buffer, Buffer, Buffer>): void {
+    const tp = { topic: message.topic, partition: message.partition };
+    const key = partitionKey(tp);
+    let queue = this.#queues.get(key);
+    if (queue === undefined) {
+      queue = { tp, records: [], running: false };
+      this.#queues.set(key, queue);
+    }
+    const headers: Record<string, string> = {};
+    for (const [name, value] of message.headers) headers[name.toString()] = value.toString();
+    queue.records.push({
+      topic: message.topic,
+      partition: message.partition,
+      offset: message.offset,
+      key: message.key ?? null,
+      value: message.value ?? null,
+      headers,
+      timestamp: Number(message.timestamp),
+    });
+    this.#buffered += 1;
+    if (this.#buffered >= this.#maxBuffered && !this.#streamPausedByUs) {
+      this.#streamPausedByUs = true;
+      this.#stream?.pause();
+    }
+    this.#scheduleDrain();
+  }
+
+  #scheduleDrain(): void {
+    if (this.#drainScheduled) return;
+    this.#drainScheduled = true;
+    // Messages of one fetch response arrive as consecutive 'data' events; waiting a turn groups them.
+    setImmediate(() => {
+      this.#drainScheduled = false;
+      this.#drain();
+    });
+  }
+
+  #drain(): void {
+    const limit = this.#options.partitionConcurrency ?? 1;
+    for (const [key, queue] of this.#queues) {
+      if (this.#running >= limit || this.#closing) return;
+      if (queue.running || queue.records.length === 0 || this.#paused.has(key)) continue;
+      const records = queue.records.splice(0, this.#options.maxBatchRecords ?? 500);
+      queue.running = true;
+      this.#running += 1;
+      void this.#runBatch(queue, records);
+    }
+  }
+
+  async #runBatch(queue: PartitionQueue, records: ConsumedRecord[]): Promise<void> {
+    try {
+      await this.#handlers?.onBatch({ ...queue.tp, records });
+    } catch (cause) {
+      this.#handlers?.onError?.(new KafkaError(kafkaErrorCodes.consume, 'batch handler failed', { cause }));
+    } finally {
+      queue.running = false;
+      this.#running -= 1;
+      this.#buffered -= records.length;
+      if (this.#streamPausedByUs && this.#buffered < this.#maxBuffered / 2 && !this.#closing) {
+        this.#streamPausedByUs = false;
+        this.#stream?.resume();
+      }
+      if (this.#running === 0) for (const notify of this.#idle) notify();
+      this.#scheduleDrain();
+    }
+  }
+
+  #dropQueue(tp: TopicPartition): void {
+    const key = partitionKey(tp);
+    const queue = this.#queues.get(key);
+    if (queue === undefined) return;
+    this.#buffered -= queue.records.length;
+    queue.records = [];
+    this.#paused.delete(key);
+  }
+
+  async commit(offsets: TopicPartitionOffset[]): Promise<void> {
+    if (offsets.length === 0) return;
+    try {
+      await this.#consumer.commit({
+        offsets: offsets.map(({ topic, partition, offset }) => ({
+          topic,
+          partition,
+          offset,
+          leaderEpoch: -1,
+        })),
+      });
+    } catch (cause) {
+      throw new KafkaError(kafkaErrorCodes.commit, 'offset commit failed', { cause });
+    }
+  }
+
+  pause(partitions: TopicPartition[]): void {
+    for (const tp of partitions) this.#paused.add(partitionKey(tp));
+  }
+
+  resume(partitions: TopicPartition[]): void {
+    for (const tp of partitions) this.#paused.delete(partitionKey(tp));
+    this.#scheduleDrain();
+  }
+
+  assignment(): TopicPartition[] {
+    return [...this.#assignment];
+  }
+
+  isJoined(): boolean {
+    return this.#joined;
+  }
+
+  async close(): Promise<void> {
+    this.#closing = true;
+    this.#stream?.pause();
+    if (this.#running > 0) {
+      await new Promise<void>((resolve) => {
+        const notify = () => {
+          this.#idle.delete(notify);
+          resolve();
+        };
+        this.#idle.add(notify);
+      });
+    }
+    await this.#stream?.close();
+    await this.#consumer.close();
+    this.#joined = false;
+    this.#assignment = [];
+  }
+}
+
+class PlatformaticAdminAdapter implements Admin {
+  readonly #admin: PlatformaticAdmin;
+
+  constructor(admin: PlatformaticAdmin) {
+    this.#admin = admin;
+  }
+
+  async createTopics(topics: TopicSpec[]): Promise<void> {
+    // Topic configs apply to every topic of a CreateTopics call here, so each topic gets its own call.
+    for (const spec of topics) {
+      await wrapAdmin('create topics', () =>
+        this.#admin.createTopics({
+          topics: [spec.name],
+          partitions: spec.partitions,
+          replicas: spec.replicationFactor,
+          configs: Object.entries(spec.config).map(([name, value]) => ({ name, value })),
+        }),
+      );
+    }
+  }
+
+  async describeTopics(names: string[]): Promise<TopicDescription[]> {
+    const existing = await wrapAdmin('list topics', () => this.#admin.listTopics());
+    const wanted = names.filter((name) => existing.includes(name));
+    if (wanted.length === 0) return [];
+    const metadata = await wrapAdmin('describe topics', () =>
+      this.#admin.metadata({ topics: wanted, forceUpdate: true }),
+    );
+    const configs = await wrapAdmin('describe topic configs', () =>
+      this.#admin.describeConfigs({
+        resources: wanted.map((name) => ({ resourceType: ConfigResourceTypes.TOPIC, resourceName: name })),
+      }),
+    );
+    return wanted.map((name) => {
+      const topic = metadata.topics.get(name);
+      const resource = configs.find((entry) => entry.resourceName === name);
+      return {
+        name,
+        partitions: topic?.partitionsCount ?? 0,
+        replicationFactor: topic?.partitions[0]?.replicas.length ?? 0,
+        config: Object.fromEntries((resource?.configs ?? []).map((entry) => [entry.name, entry.value ?? ''])),
+      };
+    });
+  }
+
+  async deleteTopics(names: string[]): Promise<void> {
+    await wrapAdmin('delete topics', () => this.#admin.deleteTopics({ topics: names }));
+  }
+
+  async groupLag(groupId: string, topics: string[]): Promise<PartitionLag[]> {
+    const metadata = await wrapAdmin('describe topics', () =>
+      this.#admin.metadata({ topics, forceUpdate: true }),
+    );
+    const partitionsOf = (topic: string) =>
+      Array.from({ length: metadata.topics.get(topic)?.partitionsCount ?? 0 }, (_, index) => index);
+    const [groupOffsets] = await wrapAdmin('fetch group offsets', () =>
+      this.#admin.listConsumerGroupOffsets({
+        groups: [{ groupId, topics: topics.map((name) => ({ name, partitionIndexes: partitionsOf(name) })) }],
+      }),
+    );
+    const listed = (timestamp: bigint) =>
+      wrapAdmin('fetch topic offsets', () =>
+        this.#admin.listOffsets({
+          topics: topics.map((name) => ({
+            name,
+            partitions: partitionsOf(name).map((partitionIndex) => ({ partitionIndex, timestamp })),
+          })),
+        }),
+      );
+    // Kafka's ListOffsets sentinels: -1 asks for the log end, -2 for the log start.
+    const [ends, starts] = await Promise.all([listed(-1n), listed(-2n)]);
+    const lag: PartitionLag[] = [];
+    for (const topic of ends) {
+      for (const end of topic.partitions) {
+        const committed =
+          groupOffsets?.topics
+            .find((entry) => entry.name === topic.name)
+            ?.partitions.find((p) => p.partitionIndex === end.partitionIndex)?.committedOffset ?? -1n;
+        const start =
+          starts
+            .find((entry) => entry.name === topic.name)
+            ?.partitions.find((p) => p.partitionIndex === end.partitionIndex)?.offset ?? 0n;
+        const from = committed < 0n ? start : committed;
+        lag.push({
+          topic: topic.name,
+          partition: end.partitionIndex,
+          committed,
+          end: end.offset,
+          lag: end.offset - from,
+        });
+      }
+    }
+    return lag.sort((a, b) => partitionKey(a).localeCompare(partitionKey(b)));
+  }
+
+  async close(): Promise<void> {
+    await this.#admin.close();
+  }
+}
+
+async function wrapAdmin<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (cause) {
+    throw new KafkaError(kafkaErrorCodes.admin, `${what} failed`, { cause });
+  }
+}
+
+function toBuffer(value: string | Buffer): Buffer {
+  return typeof value === 'string' ? Buffer.from(value) : value;
+}

@@ -1,0 +1,27 @@
+export {
+  createHealthServer,
+  type ExtraRoute,
+  Readiness,
+  type ReadinessCheck,
+  type ReadinessReport,
+} from './health.ts';
+export {
+  type ConsumerSpec,
+  closeServer,
+  createServiceContext,
+  listenHealth,
+  provisionIfAllowed,
+  type ServiceContext,
+  startConsumer,
+  startProducer,
+  untilReady,
+} from './kafka-service.ts';
+export { createLogger, type Logger } from './logger.ts';
+export { runMain } from './main.ts';
+export {
+  Shutdown,
+  type ShutdownOptions,
+  type ShutdownPhase,
+  type ShutdownStep,
+  shutdownPhases,
+} from './shutdown.ts';

@@ -1,0 +1,168 @@
+import type { Server } from 'node:http';
+import { kafkaConnectionFrom, type ServiceEnv } from '@sluice/config';
+import {
+  type consumerGroups,
+  groupName,
+  type TopicId,
+  topicName,
+  topicSpecifications,
+} from '@sluice/contracts';
+import {
+  type Admin,
+  type ConsumedRecord,
+  createKafkaClient,
+  type KafkaClient,
+  type Producer,
+  provisionTopics,
+  RecordProcessor,
+} from '@sluice/kafka';
+import pRetry from 'p-retry';
+import { createHealthServer, type ExtraRoute, Readiness } from './health.ts';
+import { createLogger, type Logger } from './logger.ts';
+import { Shutdown } from './shutdown.ts';
+
+export interface ServiceContext {
+  name: string;
+  env: ServiceEnv;
+  logger: Logger;
+  kafka: KafkaClient;
+  readiness: Readiness;
+  shutdown: Shutdown;
+  /** The deployment's name for a declared topic (prefix applied). */
+  topic(id: TopicId): string;
+}
+
+/**
+ * The first steps of every service: logger, Kafka client, readiness, ordered shutdown on SIGTERM/SIGINT.
+ * Returned to the service's main.ts, which adds its own clients and steps in start-up order.
+ */
+export function createServiceContext(name: string, env: ServiceEnv): ServiceContext {
+  const instance = env.SERVICE_INSTANCE_ID ?? `${name}-${process.pid}`;
+  const logger = createLogger(name, env.LOG_LEVEL, instance);
+  const kafka = createKafkaClient(env.KAFKA_CLIENT, kafkaConnectionFrom(env, instance));
+  const readiness = new Readiness();
+  const shutdown = new Shutdown({ logger, timeoutMs: env.SHUTDOWN_TIMEOUT_MS });
+  shutdown.add('intake', 'readiness off', async () => readiness.markShuttingDown());
+  return {
+    name,
+    env,
+    logger,
+    kafka,
+    readiness,
+    shutdown,
+    topic: (id) => topicName(id, env.KAFKA_TOPIC_PREFIX),
+  };
+}
+
+/**
+ * Retries a start-up step with exponential backoff and jitter until it succeeds or shutdown begins: a broker
+ * that is not reachable yet delays readiness instead of crashing the pod into a restart loop.
+ */
+export async function untilReady<T>(ctx: ServiceContext, what: string, step: () => Promise<T>): Promise<T> {
+  const abort = new AbortController();
+  ctx.shutdown.add('intake', `abort ${what}`, async () => abort.abort());
+  return await pRetry(step, {
+    retries: Number.POSITIVE_INFINITY,
+    minTimeout: 200,
+    maxTimeout: 5_000,
+    randomize: true,
+    signal: abort.signal,
+    onFailedAttempt: ({ error, attemptNumber, retryDelay }) => {
+      ctx.logger.warn(
+        { err: error, attempt: attemptNumber, retryInMs: retryDelay },
+        `${what} failed; retrying`,
+      );
+    },
+  });
+}
+
+/** Closes an HTTP server, ending idle keep-alive connections so that it does not wait for clients. */
+export async function closeServer(server: Server): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.close((error) => (error ? reject(error) : resolve()));
+    server.closeIdleConnections();
+  });
+}
+
+/** Creates missing topics and logs drift, when the deployment allows it. */
+export async function provisionIfAllowed(ctx: ServiceContext): Promise<void> {
+  if (!ctx.env.KAFKA_PROVISION_TOPICS) return;
+  const admin = ctx.kafka.admin();
+  try {
+    await untilReady(ctx, 'provisioning topics', () => provisionWith(ctx, admin));
+  } finally {
+    await admin.close();
+  }
+}
+
+async function provisionWith(ctx: ServiceContext, admin: Admin): Promise<void> {
+  const report = await provisionTopics(
+    admin,
+    topicSpecifications({
+      prefix: ctx.env.KAFKA_TOPIC_PREFIX,
+      replicationFactor: ctx.env.KAFKA_REPLICATION_FACTOR,
+      ...(ctx.env.KAFKA_TOPIC_PARTITIONS !== undefined ? { partitions: ctx.env.KAFKA_TOPIC_PARTITIONS } : {}),
+    }),
+  );
+  if (report.created.length > 0) ctx.logger.info({ topics: report.created }, 'created topics');
+  for (const mismatch of report.mismatches) ctx.logger.warn(mismatch, 'topic differs from its declaration');
+}
+
+/** Starts the operational HTTP server (/healthz, /readyz) and closes it last but one at shutdown. */
+export async function listenHealth(ctx: ServiceContext, extraRoutes: ExtraRoute[] = []): Promise<Server> {
+  const server = createHealthServer(ctx.readiness, extraRoutes);
+  await new Promise<void>((resolve) => server.listen(ctx.env.HTTP_PORT, ctx.env.HTTP_HOST, resolve));
+  ctx.logger.info({ address: server.address() }, 'listening');
+  ctx.shutdown.add('close', 'close health server', () => closeServer(server));
+  return server;
+}
+
+export interface ConsumerSpec {
+  group: keyof typeof consumerGroups;
+  topics: TopicId[];
+  maxInFlight: number;
+  handle(record: ConsumedRecord, signal: AbortSignal): Promise<void>;
+  orderingKey?(record: ConsumedRecord): string | undefined;
+}
+
+/**
+ * Runs a consumer group through a RecordProcessor, readiness tied to group membership, and registers the
+ * graceful stop (drain, commit the finished prefix, leave the group) as a shutdown step.
+ */
+export async function startConsumer(ctx: ServiceContext, spec: ConsumerSpec): Promise<RecordProcessor> {
+  const consumer = ctx.kafka.consumer({
+    groupId: groupName(spec.group, ctx.env.KAFKA_TOPIC_PREFIX),
+    topics: spec.topics.map((id) => ctx.topic(id)),
+    fromBeginning: true,
+    partitionConcurrency: 4,
+  });
+  const processor = new RecordProcessor({
+    consumer,
+    maxInFlight: spec.maxInFlight,
+    handle: spec.handle,
+    ...(spec.orderingKey ? { orderingKey: spec.orderingKey } : {}),
+    onError: (error, record) =>
+      ctx.logger.error(
+        { err: error, topic: record.topic, partition: record.partition, offset: String(record.offset) },
+        'record handler failed',
+      ),
+  });
+  ctx.readiness.add({ name: 'consumerGroupJoined', ready: () => consumer.isJoined() });
+  ctx.shutdown.add('drain', 'drain and commit consumer', async () => {
+    const { abandoned } = await processor.stop(ctx.env.DRAIN_TIMEOUT_MS);
+    if (abandoned > 0) ctx.logger.warn({ abandoned }, 'records left unfinished for redelivery');
+  });
+  await untilReady(ctx, 'joining consumer group', () => processor.start());
+  return processor;
+}
+
+/** A connected producer whose queued records are flushed by a shutdown step. */
+export async function startProducer(ctx: ServiceContext): Promise<Producer> {
+  const producer = ctx.kafka.producer();
+  let connected = false;
+  ctx.readiness.add({ name: 'kafkaProducerConnected', ready: () => connected });
+  await untilReady(ctx, 'connecting producer', () => producer.connect());
+  connected = true;
+  ctx.shutdown.add('flush', 'flush and close producer', () => producer.close());
+  return producer;
+}

@@ -1,0 +1,32 @@
+import {
+  createServiceContext,
+  listenHealth,
+  provisionIfAllowed,
+  runMain,
+  startConsumer,
+  startProducer,
+} from '@sluice/runtime';
+import { loadConfig } from './config.ts';
+
+runMain('batch-worker', async () => {
+  const env = loadConfig(process.env);
+  const ctx = createServiceContext('batch-worker', env);
+  ctx.shutdown.listen();
+  await listenHealth(ctx);
+  await provisionIfAllowed(ctx);
+  // Producer for results, retries and dead letters.
+  await startProducer(ctx);
+  await startConsumer(ctx, {
+    group: 'batchWorker',
+    topics: ['requests', 'requestRetries'],
+    maxInFlight: env.WORKER_MAX_IN_FLIGHT,
+    // Processing logic arrives with the pipeline (issue #3); until then records are acknowledged and logged.
+    handle: async (record) => {
+      ctx.logger.debug(
+        { topic: record.topic, partition: record.partition, offset: String(record.offset) },
+        'record',
+      );
+    },
+  });
+  ctx.logger.info('ready');
+});
