@@ -174,8 +174,7 @@ class JvmCluster implements KafkaHandle {
     return this.brokers.join(',');
   }
 
-  /** Process ids and data folders, so that `pnpm kafka:down` can stop brokers another process started. */
-  describe(): Array<{ pid: number | undefined; dataDir: string }> {
+  processes(): Array<{ pid: number | undefined; dataDir: string }> {
     return this.#nodes.map((node) => ({ pid: node.process?.pid, dataDir: node.dataDir }));
   }
 

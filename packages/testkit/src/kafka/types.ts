@@ -13,6 +13,8 @@ export interface KafkaHandle {
   killBroker(index: number): Promise<void>;
   /** Starts a killed broker again on the same port and data. */
   restartBroker(index: number): Promise<void>;
+  /** Broker processes and data folders, for brokers left running by `pnpm kafka:up`. */
+  processes?(): Array<{ pid: number | undefined; dataDir: string }>;
 }
 
 export class KafkaUnavailableError extends Error {

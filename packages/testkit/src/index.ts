@@ -1,0 +1,18 @@
+export { dockerAnswers } from './kafka/container.ts';
+export { ensureKafkaJars, findJava, kafkaVersion, startJvmCluster } from './kafka/jvm.ts';
+export { type StartKafkaOptions, startKafka } from './kafka/launcher.ts';
+export { type KafkaHandle, type KafkaSource, KafkaUnavailableError } from './kafka/types.ts';
+export { uniqueName } from './naming.ts';
+export { canConnect, freePort } from './net.ts';
+export { cacheDir, repoRoot } from './paths.ts';
+export {
+  type ServiceExit,
+  type ServiceName,
+  ServiceProcess,
+  type ServiceProcessOptions,
+  type Stack,
+  type StackOptions,
+  serviceNames,
+  startStack,
+} from './services.ts';
+export { waitFor } from './wait.ts';

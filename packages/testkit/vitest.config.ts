@@ -1,0 +1,3 @@
+import { sluiceVitestConfig } from './src/vitest-config.ts';
+
+export default sluiceVitestConfig({ kafka: true });
