@@ -123,6 +123,7 @@ export interface ConsumerSpec {
   maxInFlight: number;
   handle(record: ConsumedRecord, signal: AbortSignal): Promise<void>;
   orderingKey?(record: ConsumedRecord): string | undefined;
+  commitIntervalMs?: number;
 }
 
 /**
@@ -141,6 +142,7 @@ export async function startConsumer(ctx: ServiceContext, spec: ConsumerSpec): Pr
     maxInFlight: spec.maxInFlight,
     handle: spec.handle,
     ...(spec.orderingKey ? { orderingKey: spec.orderingKey } : {}),
+    ...(spec.commitIntervalMs !== undefined ? { commitIntervalMs: spec.commitIntervalMs } : {}),
     onError: (error, record) =>
       ctx.logger.error(
         { err: error, topic: record.topic, partition: record.partition, offset: String(record.offset) },

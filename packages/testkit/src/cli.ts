@@ -18,6 +18,8 @@ const { positionals, values } = parseArgs({
   options: {
     brokers: { type: 'string', default: '1' },
     port: { type: 'string', default: process.env.INGRESS_PORT ?? '8080' },
+    // For tests that already built; the README's start command always builds (turbo caches it).
+    'skip-build': { type: 'boolean', default: false },
   },
 });
 

@@ -1,3 +1,5 @@
+import './provided-context.ts';
+
 export { dockerAnswers } from './kafka/container.ts';
 export { ensureKafkaJars, findJava, kafkaVersion, startJvmCluster } from './kafka/jvm.ts';
 export { type StartKafkaOptions, startKafka } from './kafka/launcher.ts';

@@ -1,13 +1,8 @@
-import type {} from 'vitest';
 import type { TestProject } from 'vitest/node';
 import { startKafka } from './kafka/launcher.ts';
 import type { KafkaHandle } from './kafka/types.ts';
 
-declare module 'vitest' {
-  export interface ProvidedContext {
-    kafkaBrokers: string;
-  }
-}
+import './provided-context.ts';
 
 let handle: KafkaHandle | undefined;
 

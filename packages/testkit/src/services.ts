@@ -15,6 +15,8 @@ export interface ServiceProcessOptions {
   mode?: 'source' | 'dist';
   /** Echo the service's output to this process's stdout, prefixed with its name. */
   echo?: boolean;
+  /** Another entry file instead of the service's own main (test fixtures built from the same runtime). */
+  entry?: string;
 }
 
 export interface ServiceExit {
@@ -50,8 +52,8 @@ export class ServiceProcess {
     const dir = join(repoRoot(), 'services', options.name);
     const args =
       options.mode === 'dist'
-        ? [join(dir, 'dist', 'main.js')]
-        : ['--conditions=sluice-source', join(dir, 'src', 'main.ts')];
+        ? [options.entry ?? join(dir, 'dist', 'main.js')]
+        : ['--conditions=sluice-source', options.entry ?? join(dir, 'src', 'main.ts')];
     const child = spawn(process.execPath, args, {
       cwd: dir,
       env: {
