@@ -1,0 +1,25 @@
+import { ConfigError } from '@sluice/config';
+import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.ts';
+
+describe('aggregator configuration', () => {
+  it('applies defaults to a minimal environment', () => {
+    const config = loadConfig({ KAFKA_BROKERS: 'localhost:9092' });
+    expect(config.AGGREGATOR_MAX_IN_FLIGHT).toBe(1000);
+    expect(config.KAFKA_CLIENT).toBe('platformatic');
+    expect(config.KAFKA_BROKERS).toEqual(['localhost:9092']);
+  });
+
+  it('rejects a missing broker list and a non-positive in-flight bound, naming both', () => {
+    let failure: unknown;
+    try {
+      loadConfig({ AGGREGATOR_MAX_IN_FLIGHT: '0' });
+    } catch (error) {
+      failure = error;
+    }
+    expect(failure).toBeInstanceOf(ConfigError);
+    const problems = (failure as ConfigError).problems.join('\n');
+    expect(problems).toContain('KAFKA_BROKERS');
+    expect(problems).toContain('AGGREGATOR_MAX_IN_FLIGHT');
+  });
+});
