@@ -22,7 +22,8 @@ export function parseEnv<Shape extends z.ZodRawShape>(
   if (result.success) return result.data;
   throw new ConfigError(
     result.error.issues.map((issue) => {
-      const name = issue.path.join('.');
+      // The variable is the first path segment; deeper segments (an item of a list variable) are detail.
+      const name = String(issue.path[0] ?? '(environment)');
       const value = env[name];
       return `${name}: ${issue.message}${value === undefined ? ' (not set)' : ''}`;
     }),

@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 export interface TestSummary {
@@ -15,10 +15,21 @@ interface VitestJson {
   testResults: unknown[];
 }
 
+const workspaceGroups = ['packages', 'services'];
+
+/** Deletes every workspace's .test-results folder. */
+export async function clearResults(root: string): Promise<void> {
+  for (const group of workspaceGroups) {
+    for (const name of await readdir(join(root, group))) {
+      await rm(join(root, group, name, '.test-results'), { recursive: true, force: true });
+    }
+  }
+}
+
 /** Adds up the JSON reports every workspace's vitest run wrote to .test-results/vitest.json. */
 export async function summariseResults(root: string): Promise<TestSummary> {
   const summary: TestSummary = { workspaces: 0, files: 0, passed: 0, failed: 0 };
-  for (const group of ['packages', 'services']) {
+  for (const group of workspaceGroups) {
     for (const name of await readdir(join(root, group))) {
       let report: VitestJson;
       try {

@@ -8,6 +8,7 @@ import type {
 } from 'kafkajs';
 // kafkajs is CommonJS with exports Node cannot detect statically, so it is imported whole.
 import kafkajs from 'kafkajs';
+import pRetry from 'p-retry';
 
 const { ConfigResourceTypes, Kafka, logLevel, Partitioners } = kafkajs;
 
@@ -169,10 +170,21 @@ class KafkajsConsumerAdapter implements Consumer {
     });
     try {
       await this.#consumer.connect();
-      await this.#consumer.subscribe({
-        topics: this.#options.topics,
-        fromBeginning: this.#options.fromBeginning ?? false,
-      });
+      // Right after a topic is created its leader may not be known to every broker yet; kafkajs then fails the
+      // subscription's metadata refresh with a retriable error instead of retrying it itself.
+      await pRetry(
+        () =>
+          this.#consumer.subscribe({
+            topics: this.#options.topics,
+            fromBeginning: this.#options.fromBeginning ?? false,
+          }),
+        {
+          retries: 8,
+          minTimeout: 100,
+          maxTimeout: 2_000,
+          shouldRetry: ({ error }) => (error as { retriable?: unknown }).retriable === true,
+        },
+      );
       await this.#consumer.run({
         autoCommit: false,
         partitionsConsumedConcurrently: this.#options.partitionConcurrency ?? 1,

@@ -190,8 +190,8 @@ class JvmCluster implements KafkaHandle {
             ...this.#jvmArgs(node),
             'kafka.tools.StorageTool',
             'format',
-            '-t',
-            clusterId,
+            // The `=` form: a base64url id may begin with "-", which argparse would take for an option.
+            `--cluster-id=${clusterId}`,
             '-c',
             this.#props(node),
           ],
