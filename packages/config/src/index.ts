@@ -78,6 +78,12 @@ export const serviceEnv = {
 
 export type ServiceEnv = z.infer<z.ZodObject<typeof serviceEnv>>;
 
+/** Services that read the gateway file (tenants, routes, secrets). */
+export const gatewayEnv = {
+  /** Path of the gateway YAML file (see deploy/gateway.example.yaml). */
+  SLUICE_GATEWAY_CONFIG: z.string().min(1),
+} as const;
+
 /** The Kafka connection settings of a parsed service environment, in the Kafka package's terms. */
 export function kafkaConnectionFrom(env: ServiceEnv, clientId: string) {
   const sasl =

@@ -1,4 +1,7 @@
-export { recordHeaders } from './headers.ts';
+export { Codec, type Decoded, type EncodedRecord } from './codec.ts';
+export { currentSchemaVersion, recordHeaders, supportedSchemaVersions } from './headers.ts';
+export { isId, newId } from './ids.ts';
+export * from './messages/index.ts';
 export {
   consumerGroups,
   groupName,
@@ -6,6 +9,10 @@ export {
   type TopicId,
   type TopicLayout,
   type TopicSpecification,
+  tableReaderGroupName,
+  tenantResultTopic,
+  tenantResultTopicName,
+  tenantResultTopicSpecification,
   topicDeclarations,
   topicName,
   topicSpecifications,

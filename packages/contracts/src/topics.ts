@@ -10,8 +10,9 @@ export interface TopicDeclaration {
   purpose: string;
   /** Partitions bound how many consumers of one group can work in parallel. */
   partitions: number;
-  cleanupPolicy: 'delete' | 'compact';
-  /** For delete topics: how long records are kept. Compacted topics keep the latest record per key. */
+  /** `compact,delete` keeps the latest record per key, and only for the retention time. */
+  cleanupPolicy: 'delete' | 'compact' | 'compact,delete';
+  /** For delete topics: how long records are kept. Compacted-only topics keep the latest record per key. */
   retentionMs?: number;
 }
 
@@ -47,13 +48,21 @@ export const topicDeclarations = {
   },
   status: {
     base: 'sluice.status.v1',
-    purpose: 'Latest status of every request, keyed by request id.',
+    purpose: 'Latest status of every request, keyed by request id; the source state stores are rebuilt from.',
     partitions: 12,
-    cleanupPolicy: 'compact',
+    cleanupPolicy: 'compact,delete',
+    retentionMs: 7 * day,
   },
   completions: {
     base: 'sluice.completions.v1',
     purpose: 'Completed requests and batches, from the aggregator to delivery.',
+    partitions: 12,
+    cleanupPolicy: 'delete',
+    retentionMs: 7 * day,
+  },
+  webhookRetries: {
+    base: 'sluice.deliveries.retry.v1',
+    purpose: 'Webhooks waiting for another try, each with a not-before time; consumed by delivery.',
     partitions: 12,
     cleanupPolicy: 'delete',
     retentionMs: 7 * day,
@@ -90,21 +99,44 @@ export function topicName(id: TopicId, prefix: string): string {
 }
 
 export function topicSpecifications(layout: TopicLayout): TopicSpecification[] {
-  return (Object.keys(topicDeclarations) as TopicId[]).map((id) => {
-    const declaration: TopicDeclaration = topicDeclarations[id];
-    const config: Record<string, string> = {
-      'cleanup.policy': declaration.cleanupPolicy,
-      // With three or more replicas an acknowledged record survives the loss of one broker.
-      'min.insync.replicas': String(layout.replicationFactor >= 3 ? 2 : 1),
-    };
-    if (declaration.retentionMs !== undefined) config['retention.ms'] = String(declaration.retentionMs);
-    return {
-      name: topicName(id, layout.prefix),
-      partitions: layout.partitions ?? declaration.partitions,
-      replicationFactor: layout.replicationFactor,
-      config,
-    };
-  });
+  return (Object.keys(topicDeclarations) as TopicId[]).map((id) =>
+    specify(topicName(id, layout.prefix), topicDeclarations[id], layout),
+  );
+}
+
+/**
+ * A tenant's own result topic, which only that tenant's credentials may read (Kafka ACLs on the name). Every
+ * completion of the tenant's requests is published there as a CloudEvent.
+ */
+export const tenantResultTopic = {
+  base: 'sluice.tenant.{tenant}.results.v1',
+  purpose: "A tenant's completed requests and batches as CloudEvents, for the tenant's own consumers.",
+  partitions: 6,
+  cleanupPolicy: 'delete',
+  retentionMs: 7 * day,
+} as const satisfies TopicDeclaration;
+
+export function tenantResultTopicName(tenant: string, prefix: string): string {
+  return `${prefix}${tenantResultTopic.base.replace('{tenant}', tenant)}`;
+}
+
+export function tenantResultTopicSpecification(tenant: string, layout: TopicLayout): TopicSpecification {
+  return specify(tenantResultTopicName(tenant, layout.prefix), tenantResultTopic, layout);
+}
+
+function specify(name: string, declaration: TopicDeclaration, layout: TopicLayout): TopicSpecification {
+  const config: Record<string, string> = {
+    'cleanup.policy': declaration.cleanupPolicy,
+    // With three or more replicas an acknowledged record survives the loss of one broker.
+    'min.insync.replicas': String(layout.replicationFactor >= 3 ? 2 : 1),
+  };
+  if (declaration.retentionMs !== undefined) config['retention.ms'] = String(declaration.retentionMs);
+  return {
+    name,
+    partitions: layout.partitions ?? declaration.partitions,
+    replicationFactor: layout.replicationFactor,
+    config,
+  };
 }
 
 /** Consumer groups, one per consuming service. */
@@ -116,4 +148,12 @@ export const consumerGroups = {
 
 export function groupName(group: keyof typeof consumerGroups, prefix: string): string {
   return `${prefix}${consumerGroups[group]}`;
+}
+
+/**
+ * A group of one instance that reads a whole compacted topic into memory (a table) and never commits: every
+ * instance has its own, and a restart reads from the beginning again. The broker forgets it once it is empty.
+ */
+export function tableReaderGroupName(table: string, instance: string, prefix: string): string {
+  return `${prefix}sluice.table.${table}.${instance}`;
 }

@@ -1,4 +1,4 @@
-import type { TopicPartition } from './types.ts';
+import type { PartitionLag, PartitionOffsetRange, TopicPartition } from './types.ts';
 
 export function partitionKey(tp: TopicPartition): string {
   return `${tp.topic}:${tp.partition}`;
@@ -31,4 +31,10 @@ export function chunk<T>(items: T[], max: number): T[][] {
   const chunks: T[][] = [];
   for (let start = 0; start < items.length; start += max) chunks.push(items.slice(start, start + max));
   return chunks;
+}
+
+/** A group's lag on one partition: from its committed offset, or from the log start when it has none. */
+export function lagOf(range: PartitionOffsetRange, committed: bigint): PartitionLag {
+  const from = committed < 0n ? range.start : committed;
+  return { topic: range.topic, partition: range.partition, committed, end: range.end, lag: range.end - from };
 }

@@ -12,6 +12,7 @@ export {
   type TopicMismatch,
 } from './provision.ts';
 export { RecordProcessor, type RecordProcessorOptions } from './record-processor.ts';
+export { TableReader, type TableReaderOptions } from './table.ts';
 export * from './types.ts';
 
 /** Builds a client on the chosen adapter; everything above this call is adapter-agnostic. */

@@ -138,11 +138,20 @@ export interface PartitionLag extends TopicPartition {
   lag: bigint;
 }
 
+export interface PartitionOffsetRange extends TopicPartition {
+  /** First offset still in the log. */
+  start: bigint;
+  /** Log end offset: the offset the next record will get. */
+  end: bigint;
+}
+
 export interface Admin {
   createTopics(topics: TopicSpec[]): Promise<void>;
   /** Descriptions of the topics that exist; missing names are left out. */
   describeTopics(names: string[]): Promise<TopicDescription[]>;
   deleteTopics(names: string[]): Promise<void>;
+  /** First and next offsets of every partition of the given topics. */
+  topicOffsets(topics: string[]): Promise<PartitionOffsetRange[]>;
   /** Lag of a group on the given topics, per partition. */
   groupLag(groupId: string, topics: string[]): Promise<PartitionLag[]>;
   close(): Promise<void>;

@@ -8,6 +8,7 @@ import {
   type KafkaClient,
   kafkaAdapters,
   provisionTopics,
+  TableReader,
   type TopicPartition,
 } from '../src/index.ts';
 
@@ -203,6 +204,46 @@ describe.each(kafkaAdapters)('Kafka contract on the %s adapter', (adapter) => {
     const lag = await admin.groupLag(groupId, [name]);
     expect(lag.find((p) => p.partition === 0)).toMatchObject({ committed: 2n, end: 5n, lag: 3n });
     expect(lag).toHaveLength(3);
+  });
+
+  it("reports each partition's offset range, and a table reader catches up with every writer", async () => {
+    const kafka = client(adapter);
+    const { name, admin } = await createTopic(kafka, 2, { 'cleanup.policy': 'compact' });
+    const producer = kafka.producer();
+    harness.closers.push(() => producer.close());
+    await producer.send([
+      { topic: name, partition: 0, key: 'a', value: '1' },
+      { topic: name, partition: 0, key: 'b', value: '1' },
+      { topic: name, partition: 1, key: 'c', value: '1' },
+      { topic: name, partition: 0, key: 'a', value: '2' },
+    ]);
+    expect(await admin.topicOffsets([name])).toEqual([
+      { topic: name, partition: 0, start: 0n, end: 3n },
+      { topic: name, partition: 1, start: 0n, end: 1n },
+    ]);
+    const table = new Map<string, string | null>();
+    const reader = new TableReader({
+      client: kafka,
+      topic: name,
+      groupId: uniqueName('table'),
+      apply: (record) => table.set(String(record.key), record.value?.toString() ?? null),
+    });
+    harness.closers.push(() => reader.close());
+    await reader.start();
+    // start() resolves only once everything written before it has been applied.
+    expect(Object.fromEntries(table)).toEqual({ a: '2', b: '1', c: '1' });
+    // A record from another producer, then a tombstone: caughtUp() sees both without polling.
+    const other = client(adapter).producer();
+    harness.closers.push(() => other.close());
+    await other.send([
+      { topic: name, partition: 1, key: 'c', value: '2' },
+      { topic: name, partition: 0, key: 'b', value: null },
+    ]);
+    await reader.caughtUp([1]);
+    expect(table.get('c')).toBe('2');
+    await reader.caughtUp();
+    expect(table.get('b')).toBeNull();
+    expect(await reader.lag()).toBe(0n);
   });
 
   it('provisions missing topics idempotently and reports drift', async () => {

@@ -1,9 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
 import { kafkaConnectionFrom, type ServiceEnv } from '@sluice/config';
 import {
   type consumerGroups,
   groupName,
   type TopicId,
+  tableReaderGroupName,
   topicName,
   topicSpecifications,
 } from '@sluice/contracts';
@@ -23,6 +25,8 @@ import { Shutdown } from './shutdown.ts';
 
 export interface ServiceContext {
   name: string;
+  /** This process's identity in logs, client ids and the groups of its tables. */
+  instance: string;
   env: ServiceEnv;
   logger: Logger;
   kafka: KafkaClient;
@@ -30,6 +34,8 @@ export interface ServiceContext {
   shutdown: Shutdown;
   /** The deployment's name for a declared topic (prefix applied). */
   topic(id: TopicId): string;
+  /** A group of this process alone for reading a table (a whole compacted topic); unique per start. */
+  tableGroup(table: string): string;
 }
 
 /**
@@ -45,12 +51,15 @@ export function createServiceContext(name: string, env: ServiceEnv): ServiceCont
   shutdown.add('intake', 'readiness off', async () => readiness.markShuttingDown());
   return {
     name,
+    instance,
     env,
     logger,
     kafka,
     readiness,
     shutdown,
     topic: (id) => topicName(id, env.KAFKA_TOPIC_PREFIX),
+    tableGroup: (table) =>
+      tableReaderGroupName(table, `${instance}.${randomBytes(4).toString('hex')}`, env.KAFKA_TOPIC_PREFIX),
   };
 }
 
@@ -158,9 +167,14 @@ export async function startConsumer(ctx: ServiceContext, spec: ConsumerSpec): Pr
   return processor;
 }
 
-/** A connected producer whose queued records are flushed by a shutdown step. */
-export async function startProducer(ctx: ServiceContext): Promise<Producer> {
-  const producer = ctx.kafka.producer();
+/**
+ * Connects a producer (a new one unless given: a service may hand its producer to its app before connecting) and
+ * registers the flush of its queued records as a shutdown step.
+ */
+export async function startProducer(
+  ctx: ServiceContext,
+  producer: Producer = ctx.kafka.producer(),
+): Promise<Producer> {
   let connected = false;
   ctx.readiness.add({ name: 'kafkaProducerConnected', ready: () => connected });
   await untilReady(ctx, 'connecting producer', () => producer.connect());

@@ -59,6 +59,8 @@ export class ServiceProcess {
       env: {
         ...process.env,
         LOG_LEVEL: 'info',
+        // The committed example configuration, unless the caller brings its own.
+        SLUICE_GATEWAY_CONFIG: join(repoRoot(), 'deploy', 'gateway.example.yaml'),
         ...options.env,
         HTTP_PORT: String(port),
         HTTP_HOST: '127.0.0.1',

@@ -14,7 +14,9 @@ const conditions = ['sluice-source', 'module', 'node', 'import', 'default'];
 export function sluiceVitestConfig(options: SluiceVitestOptions = {}): ViteUserConfig {
   return defineConfig({
     resolve: { conditions },
-    ssr: { resolve: { conditions, externalConditions: ['sluice-source'] } },
+    // Vitest hands the SSR conditions to Node as --conditions for dependencies it does not transform; 'import'
+    // there would make Node's require() of a dual package load its ESM build (express's is-promise breaks).
+    ssr: { resolve: { conditions: ['sluice-source', 'node'], externalConditions: ['sluice-source'] } },
     test: {
       include: ['src/**/*.test.ts', 'test/**/*.test.ts'],
       testTimeout: options.testTimeoutMs ?? 60_000,

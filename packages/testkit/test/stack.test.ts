@@ -24,7 +24,11 @@ describe('the four services as separate processes', () => {
       }
     } finally {
       const exits = await Promise.all(serviceNames.map((name) => stack.services[name].stop('SIGTERM')));
-      expect(exits.map((exit) => exit.code)).toEqual([0, 0, 0, 0]);
+      for (const [index, name] of serviceNames.entries()) {
+        expect(exits[index]?.code, `${name} exit code; its output:\n${stack.services[name].output()}`).toBe(
+          0,
+        );
+      }
     }
   });
 

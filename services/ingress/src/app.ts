@@ -1,14 +1,37 @@
+import { isTerminal, type StatusMessage } from '@sluice/contracts';
 import type { Readiness } from '@sluice/runtime';
-import express, { type Express } from 'express';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import { type Principal, requireScope, tenantOf } from './auth.ts';
+import { batchEvents } from './batch-events.ts';
+import type { Enqueuer } from './enqueue.ts';
+import type { ActiveGateway } from './gateway.ts';
+import { batchDocument, type Lookups, statusDocument } from './lookups.ts';
+import { openApiDocument } from './openapi.ts';
+import { preferredWaitSeconds } from './prefer.ts';
+import { HttpProblem, problemHandler, sendProblem } from './problems.ts';
+import { pollAfterSeconds, type QueueEstimate } from './queue-stats.ts';
+import { submitBatch, submitRequest } from './submit.ts';
+import { transparentRequest } from './transparent.ts';
 
 export interface AppDeps {
   readiness: Readiness;
+  gateway(): ActiveGateway;
+  enqueuer: Enqueuer;
+  lookups: Lookups;
+  queue: { current(): QueueEstimate };
+  /** Aborted when shutdown starts: held waits answer with what they have, event streams end. */
+  shutdownSignal: AbortSignal;
+  onUnexpectedError(error: unknown): void;
+  now?: () => number;
 }
 
 /** Builds the ingress HTTP app; it never listens, so tests drive it without ports. */
 export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.set('query parser', 'extended');
+  app.set('etag', false);
+
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -17,13 +40,221 @@ export function createApp(deps: AppDeps): Express {
     res
       .status(report.ready ? 200 : 503)
       .set('cache-control', 'no-store')
-      .json({ status: report.ready ? 'ready' : 'not ready', ...report });
+      .json({
+        status: report.ready ? 'ready' : 'not ready',
+        ...report,
+        configVersion: deps.gateway().version,
+      });
   });
+  app.get('/openapi.json', (_req, res) => {
+    res.json(openApiDocument());
+  });
+
+  app.use(headerLimits(deps));
+  const tenantOnly = requireScope(() => deps.gateway().authenticator, 'tenant');
+  const json = jsonBody(deps, (config) => Math.ceil(config.limits.maxBodyBytes * 1.4) + 64 * 1024);
+  const batchJson = jsonBody(deps, (config) => config.limits.maxBatchBytes);
+
+  app.post('/v1/requests', tenantOnly, json, async (req, res) => {
+    const wait = waitSeconds(req, deps);
+    const outcome = await submitRequest(req.body, {
+      tenant: tenantOf(res),
+      config: deps.gateway().config,
+      headerIdempotencyKey: req.get('idempotency-key'),
+      enqueuer: deps.enqueuer,
+      now: (deps.now ?? Date.now)(),
+    });
+    await answerRequest(req, res, deps, outcome.id, wait, outcome.replayed);
+  });
+
+  app.get('/v1/requests/:id', tenantOnly, async (req, res) => {
+    const wait = waitSeconds(req, deps);
+    const found = await deps.lookups.status(tenantOf(res), String(req.params.id));
+    if (found === undefined) throw new HttpProblem('not-found', { detail: 'no such request' });
+    const status = wait === undefined ? found : await holdFor(req, deps, found, wait);
+    if (wait !== undefined) res.set('preference-applied', `wait=${wait}`);
+    res.set('cache-control', 'no-store').json(statusDocument(status));
+  });
+
+  app.post('/v1/batches', tenantOnly, batchJson, async (req, res) => {
+    const tenant = tenantOf(res);
+    const outcome = await submitBatch(req.body, {
+      tenant,
+      config: deps.gateway().config,
+      headerIdempotencyKey: req.get('idempotency-key'),
+      enqueuer: deps.enqueuer,
+      lookups: deps.lookups,
+      now: (deps.now ?? Date.now)(),
+    });
+    const statusUrl = `/v1/batches/${outcome.batchId}`;
+    if (outcome.replayed) res.set('idempotent-replayed', 'true');
+    res.status(202).location(statusUrl).json({ batchId: outcome.batchId, ids: outcome.ids, statusUrl });
+  });
+
+  app.get('/v1/batches/:id', tenantOnly, async (req, res) => {
+    const batchId = String(req.params.id);
+    const statuses = await deps.lookups.batch(tenantOf(res), batchId);
+    if (statuses === undefined) throw new HttpProblem('not-found', { detail: 'no such batch' });
+    res.set('cache-control', 'no-store').json(batchDocument(batchId, statuses));
+  });
+
+  app.get('/v1/batches/:id/events', tenantOnly, async (req, res) => {
+    const batchId = String(req.params.id);
+    const statuses = await deps.lookups.batch(tenantOf(res), batchId);
+    if (statuses === undefined) throw new HttpProblem('not-found', { detail: 'no such batch' });
+    batchEvents(req, res, {
+      batchId,
+      tenant: tenantOf(res),
+      initial: statuses,
+      lookups: deps.lookups,
+      shutdownSignal: deps.shutdownSignal,
+    });
+  });
+
+  app.all('/r/:route{/*path}', tenantOnly, rawBody(deps), async (req, res) => {
+    const wait = waitSeconds(req, deps);
+    const outcome = await transparentRequest(req, {
+      tenant: tenantOf(res),
+      route: String(req.params.route),
+      config: deps.gateway().config,
+      enqueuer: deps.enqueuer,
+      now: (deps.now ?? Date.now)(),
+    });
+    res.set('sluice-request-id', outcome.id);
+    if (wait !== undefined && wait > 0) {
+      const found = await deps.lookups.status(tenantOf(res), outcome.id);
+      const status = found === undefined ? undefined : await holdFor(req, deps, found, wait);
+      if (status !== undefined && isTerminal(status.status)) {
+        res.set('preference-applied', `wait=${wait}`);
+        answerWithUpstreamResult(res, status);
+        return;
+      }
+    }
+    await answerRequest(req, res, deps, outcome.id, undefined, outcome.replayed);
+  });
+
   app.use((req, res) => {
-    res
-      .status(404)
-      .type('application/problem+json')
-      .json({ type: 'about:blank', title: 'Not Found', status: 404, instance: req.path });
+    sendProblem(res, 'not-found', { detail: `no endpoint ${req.method} ${req.path}` });
   });
+  app.use(problemHandler(deps.onUnexpectedError));
   return app;
 }
+
+/** 202 with the queue estimate, or 200 with the status when it is terminal (after an optional wait). */
+async function answerRequest(
+  req: Request,
+  res: Response,
+  deps: AppDeps,
+  id: string,
+  wait: number | undefined,
+  replayed: boolean,
+): Promise<void> {
+  const tenant = tenantOf(res);
+  res.set('sluice-request-id', id);
+  if (replayed) res.set('idempotent-replayed', 'true');
+  let status = await deps.lookups.status(tenant, id);
+  if (status !== undefined && wait !== undefined) {
+    status = await holdFor(req, deps, status, wait);
+    res.set('preference-applied', `wait=${wait}`);
+  }
+  if (status !== undefined && isTerminal(status.status)) {
+    res.status(200).set('cache-control', 'no-store').json(statusDocument(status));
+    return;
+  }
+  const queue = deps.queue.current();
+  const statusUrl = `/v1/requests/${id}`;
+  res
+    .status(202)
+    .location(statusUrl)
+    .set('retry-after', String(pollAfterSeconds(queue.estimatedMs)))
+    .json({ id, status: status?.status ?? 'queued', statusUrl, queue });
+}
+
+/** Holds the connection until the status is terminal, the wait runs out, the client leaves or shutdown starts. */
+function holdFor(
+  req: Request,
+  deps: AppDeps,
+  status: StatusMessage,
+  seconds: number,
+): Promise<StatusMessage> {
+  const left = new AbortController();
+  req.socket.once('close', () => left.abort());
+  const signal = AbortSignal.any([left.signal, deps.shutdownSignal]);
+  return deps.lookups.waitForTerminal(status, seconds * 1000, signal);
+}
+
+function answerWithUpstreamResult(res: Response, status: StatusMessage): void {
+  const result = status.result;
+  if (result === undefined) {
+    const slug = status.status === 'expired' ? 'deadline-passed' : 'upstream-failed';
+    sendProblem(res, slug, {
+      detail: status.error?.message ?? `the request ended ${status.status}`,
+      extensions: { requestId: status.id, requestStatus: status.status },
+    });
+    return;
+  }
+  for (const [name, value] of Object.entries(result.headers)) {
+    if (name === 'content-length' || name === 'content-encoding') continue;
+    res.set(name, value);
+  }
+  const body =
+    result.bodyBase64 !== undefined
+      ? Buffer.from(result.bodyBase64, 'base64')
+      : Buffer.from(result.body ?? '');
+  res.status(result.status).end(body);
+}
+
+function waitSeconds(req: Request, deps: AppDeps): number | undefined {
+  const wait = preferredWaitSeconds(req.get('prefer'));
+  const max = deps.gateway().config.limits.maxWaitSeconds;
+  if (wait === 'invalid')
+    throw new HttpProblem('invalid-prefer', { detail: 'wait must be a whole number of seconds' });
+  if (wait !== undefined && wait > max) {
+    throw new HttpProblem('invalid-prefer', { detail: `Prefer: wait may be at most ${max} seconds` });
+  }
+  return wait;
+}
+
+/** Counts headers before any handler runs: more than the limit answers 431. */
+function headerLimits(deps: AppDeps) {
+  return (req: Request, _res: Response, next: NextFunction) => {
+    const max = deps.gateway().config.limits.maxHeaderCount;
+    if (req.rawHeaders.length / 2 > max) {
+      next(new HttpProblem('headers-too-large', { detail: `at most ${max} header fields` }));
+      return;
+    }
+    next();
+  };
+}
+
+type Config = ActiveGateway['config'];
+
+/** A JSON body parser whose size limit follows the live configuration. */
+function jsonBody(deps: AppDeps, limitOf: (config: Config) => number) {
+  const parsers = new Map<number, ReturnType<typeof express.json>>();
+  return (req: Request, res: Response, next: NextFunction) => {
+    const limit = limitOf(deps.gateway().config);
+    let parser = parsers.get(limit);
+    if (parser === undefined) {
+      parser = express.json({ limit, strict: false, type: () => true });
+      parsers.set(limit, parser);
+    }
+    parser(req, res, next);
+  };
+}
+
+/** The transparent form's body, any content type, as bytes. */
+function rawBody(deps: AppDeps) {
+  const parsers = new Map<number, ReturnType<typeof express.raw>>();
+  return (req: Request, res: Response, next: NextFunction) => {
+    const limit = deps.gateway().config.limits.maxBodyBytes;
+    let parser = parsers.get(limit);
+    if (parser === undefined) {
+      parser = express.raw({ limit, type: () => true });
+      parsers.set(limit, parser);
+    }
+    parser(req, res, next);
+  };
+}
+
+export type { Principal };

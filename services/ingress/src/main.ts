@@ -1,24 +1,100 @@
+import { createServer } from 'node:http';
+import { groupName } from '@sluice/contracts';
+import { loadGatewayConfigFile } from '@sluice/gateway-config';
 import {
   closeServer,
   createServiceContext,
   provisionIfAllowed,
   runMain,
   startProducer,
+  untilReady,
 } from '@sluice/runtime';
+import { EmbeddedStateStore, StatusFeed } from '@sluice/state';
 import { createApp } from './app.ts';
 import { loadConfig } from './config.ts';
+import { Enqueuer } from './enqueue.ts';
+import { activateGateway } from './gateway.ts';
+import { Lookups } from './lookups.ts';
+import { problemBody } from './problems.ts';
+import { QueueStats } from './queue-stats.ts';
 
 runMain('ingress', async () => {
   const env = loadConfig(process.env);
+  const gateway = activateGateway(await loadGatewayConfigFile(env.SLUICE_GATEWAY_CONFIG));
   const ctx = createServiceContext('ingress', env);
   ctx.shutdown.listen();
-  const app = createApp({ readiness: ctx.readiness });
+  ctx.logger.info({ configVersion: gateway.version }, 'gateway configuration loaded');
+
+  const prefix = env.KAFKA_TOPIC_PREFIX;
+  const store = new EmbeddedStateStore({
+    retentionMs: env.STATUS_RETENTION_MS,
+    maxStatuses: env.STATE_MAX_STATUSES,
+  });
+  const feed = new StatusFeed({
+    client: ctx.kafka,
+    topic: ctx.topic('status'),
+    groupId: ctx.tableGroup('status'),
+    store,
+    onInvalid: (detail) => ctx.logger.error({ detail }, 'unreadable record on the status topic'),
+  });
+  const producer = ctx.kafka.producer();
+  const admin = ctx.kafka.admin();
+  const queue = new QueueStats(
+    () =>
+      admin.groupLag(groupName('batchWorker', prefix), [ctx.topic('requests'), ctx.topic('requestRetries')]),
+    env.QUEUE_STATS_INTERVAL_MS,
+    (error) => ctx.logger.warn({ err: error }, 'sampling queue lag failed'),
+  );
+  const held = new AbortController();
+  const app = createApp({
+    readiness: ctx.readiness,
+    gateway: () => gateway,
+    enqueuer: new Enqueuer(producer, store, {
+      requests: ctx.topic('requests'),
+      status: ctx.topic('status'),
+      results: ctx.topic('results'),
+    }),
+    lookups: new Lookups({
+      store,
+      catchUp: (signal) => feed.caughtUp(signal),
+      catchUpTimeoutMs: env.LOOKUP_CATCH_UP_MS,
+    }),
+    queue,
+    shutdownSignal: held.signal,
+    onUnexpectedError: (error) => ctx.logger.error({ err: error }, 'unexpected error answering a request'),
+  });
+
   // Listen first so that /healthz answers while Kafka is still being reached; /readyz says when to send traffic.
-  const server = app.listen(env.HTTP_PORT, env.HTTP_HOST);
+  const server = createServer({ maxHeaderSize: gateway.config.limits.maxHeaderBytes }, app);
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    if (!socket.writable) return;
+    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
+    const body = JSON.stringify(
+      problemBody(tooLarge ? 'headers-too-large' : 'validation', '/', {
+        detail: tooLarge
+          ? `headers exceed ${gateway.config.limits.maxHeaderBytes} bytes`
+          : 'malformed HTTP request',
+      }),
+    );
+    const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
+    socket.end(
+      `HTTP/1.1 ${status}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  });
+  server.listen(env.HTTP_PORT, env.HTTP_HOST);
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   ctx.logger.info({ address: server.address() }, 'listening');
+  ctx.shutdown.add('intake', 'answer held requests', async () => held.abort());
   ctx.shutdown.add('intake', 'close HTTP server', () => closeServer(server));
+  ctx.shutdown.add('close', 'stop queue sampling', async () => queue.stop());
+  ctx.shutdown.add('close', 'close status feed', () => feed.close());
+  ctx.shutdown.add('close', 'close admin client', () => admin.close());
+
   await provisionIfAllowed(ctx);
-  await startProducer(ctx);
+  await startProducer(ctx, producer);
+  ctx.readiness.add({ name: 'statusStore', ready: () => store.ready() && feed.isJoined() });
+  await untilReady(ctx, 'loading statuses', () => feed.start());
+  store.markReady();
+  await queue.start();
   ctx.logger.info('ready');
 });

@@ -12,7 +12,7 @@ import pRetry from 'p-retry';
 
 const { ConfigResourceTypes, Kafka, logLevel, Partitioners } = kafkajs;
 
-import { assignedPartitions, byTopic, chunk, partitionKey, revokedPartitions } from '../assignment.ts';
+import { assignedPartitions, byTopic, chunk, lagOf, partitionKey, revokedPartitions } from '../assignment.ts';
 import { KafkaError, kafkaErrorCodes } from '../errors.ts';
 import { ProduceBatcher } from '../produce-batcher.ts';
 import type {
@@ -23,6 +23,7 @@ import type {
   KafkaClient,
   KafkaConnection,
   PartitionLag,
+  PartitionOffsetRange,
   Producer,
   ProducerOptions,
   ProducerRecord,
@@ -323,30 +324,29 @@ class KafkajsAdminAdapter implements Admin {
     await wrapAdmin('delete topics', () => this.#admin.deleteTopics({ topics: names }));
   }
 
-  async groupLag(groupId: string, topics: string[]): Promise<PartitionLag[]> {
+  async topicOffsets(topics: string[]): Promise<PartitionOffsetRange[]> {
     await this.#connect();
+    const ranges: PartitionOffsetRange[] = [];
+    for (const topic of topics) {
+      const offsets = await wrapAdmin('fetch topic offsets', () => this.#admin.fetchTopicOffsets(topic));
+      for (const { partition, low, high } of offsets) {
+        ranges.push({ topic, partition, start: BigInt(low), end: BigInt(high) });
+      }
+    }
+    return ranges.sort((a, b) => partitionKey(a).localeCompare(partitionKey(b)));
+  }
+
+  async groupLag(groupId: string, topics: string[]): Promise<PartitionLag[]> {
+    const ranges = await this.topicOffsets(topics);
     const committed = await wrapAdmin('fetch group offsets', () =>
       this.#admin.fetchOffsets({ groupId, topics }),
     );
-    const lag: PartitionLag[] = [];
-    for (const topic of topics) {
-      const ends = await wrapAdmin('fetch topic offsets', () => this.#admin.fetchTopicOffsets(topic));
-      const groupTopic = committed.find((entry) => entry.topic === topic);
-      for (const end of ends) {
-        const offset = groupTopic?.partitions.find((p) => p.partition === end.partition)?.offset ?? '-1';
-        const committedOffset = BigInt(offset);
-        const endOffset = BigInt(end.high);
-        const start = committedOffset < 0n ? BigInt(end.low) : committedOffset;
-        lag.push({
-          topic,
-          partition: end.partition,
-          committed: committedOffset,
-          end: endOffset,
-          lag: endOffset - start,
-        });
-      }
-    }
-    return lag.sort((a, b) => partitionKey(a).localeCompare(partitionKey(b)));
+    return ranges.map((range) => {
+      const offset = committed
+        .find((entry) => entry.topic === range.topic)
+        ?.partitions.find((p) => p.partition === range.partition)?.offset;
+      return lagOf(range, BigInt(offset ?? '-1'));
+    });
   }
 
   async close(): Promise<void> {

@@ -8,7 +8,7 @@ import {
   Producer as PlatformaticProducer,
   ProduceAcks,
 } from '@platformatic/kafka';
-import { assignedPartitions, partitionKey, revokedPartitions } from '../assignment.ts';
+import { assignedPartitions, lagOf, partitionKey, revokedPartitions } from '../assignment.ts';
 import { KafkaError, kafkaErrorCodes } from '../errors.ts';
 import { ProduceBatcher } from '../produce-batcher.ts';
 import type {
@@ -20,6 +20,7 @@ import type {
   KafkaClient,
   KafkaConnection,
   PartitionLag,
+  PartitionOffsetRange,
   Producer,
   ProducerOptions,
   ProducerRecord,
@@ -402,17 +403,18 @@ class PlatformaticAdminAdapter implements Admin {
     await wrapAdmin('delete topics', () => this.#admin.deleteTopics({ topics: names }));
   }
 
-  async groupLag(groupId: string, topics: string[]): Promise<PartitionLag[]> {
+  async #partitionsOf(topics: string[]): Promise<(topic: string) => number[]> {
     const metadata = await wrapAdmin('describe topics', () =>
       this.#admin.metadata({ topics, forceUpdate: true }),
     );
-    const partitionsOf = (topic: string) =>
+    return (topic: string) =>
       Array.from({ length: metadata.topics.get(topic)?.partitionsCount ?? 0 }, (_, index) => index);
-    const [groupOffsets] = await wrapAdmin('fetch group offsets', () =>
-      this.#admin.listConsumerGroupOffsets({
-        groups: [{ groupId, topics: topics.map((name) => ({ name, partitionIndexes: partitionsOf(name) })) }],
-      }),
-    );
+  }
+
+  async #offsetRanges(
+    topics: string[],
+    partitionsOf: (topic: string) => number[],
+  ): Promise<PartitionOffsetRange[]> {
     const listed = (timestamp: bigint) =>
       wrapAdmin('fetch topic offsets', () =>
         this.#admin.listOffsets({
@@ -424,28 +426,38 @@ class PlatformaticAdminAdapter implements Admin {
       );
     // Kafka's ListOffsets sentinels: -1 asks for the log end, -2 for the log start.
     const [ends, starts] = await Promise.all([listed(-1n), listed(-2n)]);
-    const lag: PartitionLag[] = [];
+    const ranges: PartitionOffsetRange[] = [];
     for (const topic of ends) {
       for (const end of topic.partitions) {
-        const committed =
-          groupOffsets?.topics
-            .find((entry) => entry.name === topic.name)
-            ?.partitions.find((p) => p.partitionIndex === end.partitionIndex)?.committedOffset ?? -1n;
         const start =
           starts
             .find((entry) => entry.name === topic.name)
             ?.partitions.find((p) => p.partitionIndex === end.partitionIndex)?.offset ?? 0n;
-        const from = committed < 0n ? start : committed;
-        lag.push({
-          topic: topic.name,
-          partition: end.partitionIndex,
-          committed,
-          end: end.offset,
-          lag: end.offset - from,
-        });
+        ranges.push({ topic: topic.name, partition: end.partitionIndex, start, end: end.offset });
       }
     }
-    return lag.sort((a, b) => partitionKey(a).localeCompare(partitionKey(b)));
+    return ranges.sort((a, b) => partitionKey(a).localeCompare(partitionKey(b)));
+  }
+
+  async topicOffsets(topics: string[]): Promise<PartitionOffsetRange[]> {
+    return this.#offsetRanges(topics, await this.#partitionsOf(topics));
+  }
+
+  async groupLag(groupId: string, topics: string[]): Promise<PartitionLag[]> {
+    const partitionsOf = await this.#partitionsOf(topics);
+    const [groupOffsets] = await wrapAdmin('fetch group offsets', () =>
+      this.#admin.listConsumerGroupOffsets({
+        groups: [{ groupId, topics: topics.map((name) => ({ name, partitionIndexes: partitionsOf(name) })) }],
+      }),
+    );
+    const ranges = await this.#offsetRanges(topics, partitionsOf);
+    return ranges.map(({ topic, partition, start, end }) => {
+      const committed =
+        groupOffsets?.topics
+          .find((entry) => entry.name === topic)
+          ?.partitions.find((p) => p.partitionIndex === partition)?.committedOffset ?? -1n;
+      return lagOf({ topic, partition, start, end }, committed);
+    });
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,36 @@
+import { z } from 'zod';
+import { callback, epochMs, terminalStatuses } from './common.ts';
+import { finishedMessage, startedMessage } from './progress.ts';
+
+export const batchItem = z.object({
+  status: z.enum(terminalStatuses),
+  httpStatus: z.number().int().optional(),
+  finishedAt: epochMs,
+});
+export type BatchItem = z.infer<typeof batchItem>;
+
+/**
+ * The aggregator's state of one batch, on the compacted `sluice.batch-state.v1` keyed by batch id (co-partitioned
+ * with the results topic). `awaiting-accept` holds results that overtook their batch's announcement; `closed`
+ * stays for a grace period after completion so that replayed or duplicate results are recognised and ignored.
+ */
+export const batchState = z.object({
+  batchId: z.string(),
+  tenant: z.string(),
+  phase: z.enum(['awaiting-accept', 'open', 'closed']),
+  route: z.string().optional(),
+  single: z.boolean().optional(),
+  ids: z.array(z.string()),
+  acceptedAt: epochMs.optional(),
+  deadlineAt: epochMs.optional(),
+  callback: callback.optional(),
+  /** Terminal items by request id. */
+  items: z.record(z.string(), batchItem),
+  /** Results that arrived before the batch was announced, applied when it is. */
+  early: z.array(z.discriminatedUnion('kind', [startedMessage, finishedMessage])),
+  /** Highest offset of the results partition applied to this batch; a replayed record at or below it is skipped. */
+  appliedOffset: z.string(),
+  createdAt: epochMs,
+  closedAt: epochMs.optional(),
+});
+export type BatchState = z.infer<typeof batchState>;

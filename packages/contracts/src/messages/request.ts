@@ -1,0 +1,45 @@
+import { z } from 'zod';
+import {
+  attempt,
+  callback,
+  epochMs,
+  httpHeaders,
+  httpQuery,
+  idempotency,
+  payload,
+  priorities,
+} from './common.ts';
+
+/**
+ * An accepted request, on `sluice.requests.v1` (and on the retry topic with a not-before header). Keyed by the
+ * ordering key when the client gave one, so that records with one key share a partition, else by id.
+ */
+export const requestMessage = z.object({
+  id: z.string(),
+  batchId: z.string(),
+  /** How many requests were submitted together; 1 for a single request. */
+  batchSize: z.number().int().positive(),
+  tenant: z.string(),
+  route: z.string(),
+  method: z.string(),
+  /** Path below the route's upstream base, starting with "/". */
+  path: z.string(),
+  query: httpQuery,
+  headers: httpHeaders,
+  body: payload.optional(),
+  priority: z.enum(priorities),
+  key: z.string().optional(),
+  idempotency: idempotency.optional(),
+  acceptedAt: epochMs,
+  /** After this instant the request is not sent; it ends as expired. */
+  deadlineAt: epochMs,
+  callback: callback.optional(),
+  /** Tries made so far; empty when the ingress produces the record. */
+  attempts: z.array(attempt),
+});
+export type RequestMessage = z.infer<typeof requestMessage>;
+
+/** The record key of a request: its ordering key (scoped by tenant and route) or its id. */
+export function requestRecordKey(request: Pick<RequestMessage, 'tenant' | 'route' | 'key' | 'id'>): string {
+  return request.key === undefined ? request.id : `${request.tenant}/${request.route}/${request.key}`;
+}

@@ -1,0 +1,140 @@
+import { codecs, recordHeaders, requestRecordKey, type StatusMessage } from '@sluice/contracts';
+import type { Producer, ProducerRecord } from '@sluice/kafka';
+import type { IdempotencyScope, StateStore } from '@sluice/state';
+import type { PlannedBatch } from './plan.ts';
+import { HttpProblem } from './problems.ts';
+
+export interface EnqueueTopics {
+  requests: string;
+  status: string;
+  results: string;
+}
+
+/** What a submission endpoint answers with: the id of the new request (or batch), or of the original. */
+export function submittedId(outcome: EnqueueOutcome): { id: string; replayed: boolean } {
+  return outcome.kind === 'accepted'
+    ? { id: outcome.batch.batchId, replayed: false }
+    : { id: outcome.id, replayed: true };
+}
+
+export type EnqueueOutcome =
+  | { kind: 'accepted'; batch: PlannedBatch }
+  /** An earlier request with the same idempotency key and content: its id, nothing enqueued. */
+  | { kind: 'duplicate'; id: string };
+
+const idempotencyTtlMs = 24 * 60 * 60 * 1000;
+
+/**
+ * Puts planned requests on Kafka: the request records, their `queued` statuses and the batch's announcement to
+ * the aggregator travel in one produce call and are acknowledged (acks=all) before the client hears 202. An
+ * idempotency key is claimed first and given back when producing fails, so the client's retry is accepted.
+ */
+export class Enqueuer {
+  readonly #producer: Producer;
+  readonly #store: StateStore;
+  readonly #topics: EnqueueTopics;
+  /** Claims in flight in this process: a concurrent duplicate waits for the first one's fate. */
+  readonly #pending = new Map<string, Promise<void>>();
+
+  constructor(producer: Producer, store: StateStore, topics: EnqueueTopics) {
+    this.#producer = producer;
+    this.#store = store;
+    this.#topics = topics;
+  }
+
+  /** Enqueues a planned batch, or finds the original of a repeated idempotency key (the batch's own). */
+  async enqueue(batch: PlannedBatch): Promise<EnqueueOutcome> {
+    const idempotency = batch.requests[0]?.message.idempotency;
+    if (idempotency === undefined) {
+      await this.#produce(batch);
+      return { kind: 'accepted', batch };
+    }
+    const scope: IdempotencyScope = { tenant: batch.accepted.tenant, key: idempotency.key };
+    const pendingKey = `${scope.tenant}\u0000${scope.key}`;
+    await this.#pending.get(pendingKey);
+    const claim = await this.#store.claimIdempotencyKey(
+      scope,
+      idempotency.fingerprint,
+      batch.batchId,
+      idempotencyTtlMs,
+    );
+    if (claim.outcome === 'conflict') {
+      throw new HttpProblem('idempotency-conflict', {
+        detail: `idempotency key "${scope.key}" was used for request ${claim.id} with different content`,
+      });
+    }
+    if (claim.outcome === 'existing') return { kind: 'duplicate', id: claim.id };
+    const producing = this.#produce(batch).catch(async (error: unknown) => {
+      await this.#store.releaseIdempotencyKey(scope, batch.batchId);
+      throw error;
+    });
+    const settled = producing.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#pending.set(pendingKey, settled);
+    try {
+      await producing;
+    } finally {
+      if (this.#pending.get(pendingKey) === settled) this.#pending.delete(pendingKey);
+    }
+    return { kind: 'accepted', batch };
+  }
+
+  async #produce(batch: PlannedBatch): Promise<void> {
+    const records: ProducerRecord[] = [];
+    for (const { message, status } of batch.requests) {
+      const ids = {
+        [recordHeaders.requestId]: message.id,
+        [recordHeaders.batchId]: message.batchId,
+        [recordHeaders.tenant]: message.tenant,
+      };
+      const request = codecs.request.encode(message);
+      records.push({
+        topic: this.#topics.requests,
+        key: requestRecordKey(message),
+        value: request.value,
+        headers: { ...request.headers, ...ids, [recordHeaders.kind]: 'request' },
+      });
+      records.push(statusRecord(this.#topics.status, status));
+    }
+    const accepted = codecs.progress.encode(batch.accepted);
+    records.push({
+      topic: this.#topics.results,
+      key: batch.batchId,
+      value: accepted.value,
+      headers: {
+        ...accepted.headers,
+        [recordHeaders.batchId]: batch.batchId,
+        [recordHeaders.tenant]: batch.accepted.tenant,
+        [recordHeaders.kind]: 'accepted',
+      },
+    });
+    try {
+      await this.#producer.send(records);
+    } catch (cause) {
+      throw new HttpProblem(
+        'enqueue-failed',
+        { detail: 'Kafka did not acknowledge the request; retry it', headers: { 'retry-after': '1' } },
+        cause,
+      );
+    }
+    // This replica answers lookups of what it accepted at once; the others catch up from the status topic.
+    await this.#store.applyStatuses(batch.requests.map((r) => r.status));
+  }
+}
+
+export function statusRecord(topic: string, status: StatusMessage): ProducerRecord {
+  const encoded = codecs.status.encode(status);
+  return {
+    topic,
+    key: status.id,
+    value: encoded.value,
+    headers: {
+      ...encoded.headers,
+      [recordHeaders.requestId]: status.id,
+      [recordHeaders.batchId]: status.batchId,
+      [recordHeaders.tenant]: status.tenant,
+    },
+  };
+}

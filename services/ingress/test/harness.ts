@@ -1,0 +1,155 @@
+import type { AddressInfo } from 'node:net';
+import { topicName, topicSpecifications } from '@sluice/contracts';
+import { hashApiKey, parseGatewayConfig } from '@sluice/gateway-config';
+import { type ConsumedRecord, createKafkaClient, type KafkaClient, provisionTopics } from '@sluice/kafka';
+import { Readiness } from '@sluice/runtime';
+import { EmbeddedStateStore, StatusFeed } from '@sluice/state';
+import { uniqueName, waitFor } from '@sluice/testkit';
+import { inject } from 'vitest';
+import { createApp } from '../src/app.ts';
+import { Enqueuer } from '../src/enqueue.ts';
+import { activateGateway } from '../src/gateway.ts';
+import { Lookups } from '../src/lookups.ts';
+
+export const keys = {
+  acme: 'sk_test_acme_0123456789',
+  globex: 'sk_test_globex_0123456789',
+  admin: 'sk_test_admin_0123456789',
+  nobody: 'sk_test_nobody_0123456789',
+};
+
+export const gatewayYaml = `
+version: 1
+tenants:
+  acme:
+    apiKeys: [{ id: acme-test, sha256: ${hashApiKey(keys.acme)} }]
+    routes: [echo, readonly]
+    webhookSecret: whsec_c2x1aWNlLWRlbW8td2ViaG9vay1zZWNyZXQtYWNtZS0wMDAx
+  globex:
+    apiKeys: [{ id: globex-test, sha256: ${hashApiKey(keys.globex)} }]
+    routes: [echo]
+admins:
+  apiKeys: [{ id: ops, sha256: ${hashApiKey(keys.admin)} }]
+routes:
+  echo:
+    upstream: { targets: [{ url: "http://127.0.0.1:9/echo" }] }
+  readonly:
+    methods: [GET]
+    upstream: { targets: [{ url: "http://127.0.0.1:9/ro" }] }
+  private:
+    upstream: { targets: [{ url: "http://127.0.0.1:9/private" }] }
+limits:
+  maxBodyBytes: 4096
+  maxHeaderCount: 30
+  maxBatchRequests: 1000
+`;
+
+export interface Ingress {
+  url: string;
+  kafka: KafkaClient;
+  prefix: string;
+  topic(id: 'requests' | 'status' | 'results'): string;
+  close(): Promise<void>;
+}
+
+/**
+ * The ingress app in this process against the real broker: its own topics (a unique prefix), producer, status
+ * feed and store; an HTTP server on a port the OS picks. Two of them on one prefix are two replicas.
+ */
+export async function startIngress(prefix = `${uniqueName('ingress')}.`): Promise<Ingress> {
+  const brokers = inject('kafkaBrokers').split(',');
+  const kafka = createKafkaClient('platformatic', { brokers, clientId: uniqueName('ingress-test') });
+  const admin = kafka.admin();
+  await provisionTopics(admin, topicSpecifications({ prefix, replicationFactor: 1, partitions: 2 }));
+  const topic = (id: 'requests' | 'status' | 'results') => topicName(id, prefix);
+  const store = new EmbeddedStateStore({ retentionMs: 3_600_000, maxStatuses: 100_000 });
+  const feed = new StatusFeed({ client: kafka, topic: topic('status'), groupId: uniqueName('feed'), store });
+  await feed.start();
+  store.markReady();
+  const producer = kafka.producer();
+  await producer.connect();
+  const held = new AbortController();
+  const gateway = activateGateway(parseGatewayConfig(gatewayYaml));
+  const app = createApp({
+    readiness: new Readiness(),
+    gateway: () => gateway,
+    enqueuer: new Enqueuer(producer, store, {
+      requests: topic('requests'),
+      status: topic('status'),
+      results: topic('results'),
+    }),
+    lookups: new Lookups({ store, catchUp: (signal) => feed.caughtUp(signal), catchUpTimeoutMs: 5_000 }),
+    queue: { current: () => ({ position: 0, estimatedMs: 0 }) },
+    shutdownSignal: held.signal,
+    onUnexpectedError: (error) => {
+      console.error('unexpected error in the ingress app', error);
+    },
+  });
+  const server = app.listen(0, '127.0.0.1');
+  await new Promise<void>((resolve) => server.once('listening', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    kafka,
+    prefix,
+    topic,
+    close: async () => {
+      held.abort();
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+      await feed.close();
+      await producer.close();
+      await admin.close();
+    },
+  };
+}
+
+/** Every record of a topic so far (read with a fresh group from the beginning, until the log end). */
+export async function readTopic(kafka: KafkaClient, topic: string): Promise<ConsumedRecord[]> {
+  const admin = kafka.admin();
+  const ranges = await admin.topicOffsets([topic]);
+  await admin.close();
+  const total = ranges.reduce((sum, r) => sum + Number(r.end - r.start), 0);
+  const records: ConsumedRecord[] = [];
+  if (total === 0) return records;
+  const consumer = kafka.consumer({ groupId: uniqueName('reader'), topics: [topic], fromBeginning: true });
+  await consumer.start({
+    onBatch: async (batch) => {
+      records.push(...batch.records);
+    },
+  });
+  await waitFor(`${total} records on ${topic}`, () => records.length >= total);
+  await consumer.close();
+  return records;
+}
+
+export async function recordCount(kafka: KafkaClient, topic: string): Promise<number> {
+  const admin = kafka.admin();
+  const ranges = await admin.topicOffsets([topic]);
+  await admin.close();
+  return ranges.reduce((sum, r) => sum + Number(r.end - r.start), 0);
+}
+
+export function call(
+  ingress: Ingress,
+  path: string,
+  init: {
+    method?: string;
+    key?: string | null;
+    json?: unknown;
+    body?: string;
+    headers?: Record<string, string>;
+  } = {},
+): Promise<Response> {
+  const headers: Record<string, string> = { ...init.headers };
+  if (init.key !== null) headers.authorization = `Bearer ${init.key ?? keys.acme}`;
+  let body: string | undefined = init.body;
+  if (init.json !== undefined) {
+    body = JSON.stringify(init.json);
+    headers['content-type'] = 'application/json';
+  }
+  return fetch(`${ingress.url}${path}`, {
+    method: init.method ?? (body ? 'POST' : 'GET'),
+    headers,
+    ...(body ? { body } : {}),
+  });
+}
