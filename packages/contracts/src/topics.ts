@@ -139,11 +139,14 @@ function specify(name: string, declaration: TopicDeclaration, layout: TopicLayou
   };
 }
 
-/** Consumer groups, one per consuming service. */
+/** Consumer groups of the consuming services. */
 export const consumerGroups = {
   batchWorker: 'sluice.batch-worker',
+  /** The retry topic has a group of its own, so that waiting retries never take the slots of new requests. */
+  batchWorkerRetries: 'sluice.batch-worker.retries',
   aggregator: 'sluice.aggregator',
   delivery: 'sluice.delivery',
+  deliveryRetries: 'sluice.delivery.retries',
 } as const;
 
 export function groupName(group: keyof typeof consumerGroups, prefix: string): string {

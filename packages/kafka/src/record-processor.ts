@@ -4,8 +4,11 @@ import type { ConsumedRecord, Consumer, RecordBatch, TopicPartition, TopicPartit
 
 export interface RecordProcessorOptions {
   consumer: Consumer;
-  /** Processes one record. A rejection is reported through onError and the record counts as finished: the
-   *  handler owns retries and dead-lettering, so a poison record never stalls its partition. */
+  /**
+   * Processes one record. Handlers dead-letter what they cannot process, so a rejection means that something
+   * they depend on failed (Kafka unreachable, say): it is reported through onError and the record is handled
+   * again after a backoff, never counted as finished, so that no record is lost to an outage.
+   */
   handle(record: ConsumedRecord, signal: AbortSignal): Promise<void>;
   /** Records processed at once across all partitions; above it, fetching pauses. */
   maxInFlight: number;
@@ -13,7 +16,11 @@ export interface RecordProcessorOptions {
   orderingKey?(record: ConsumedRecord): string | undefined;
   /** How often finished offsets are committed while records flow. */
   commitIntervalMs?: number;
-  onError?(error: unknown, record: ConsumedRecord): void;
+  onError?(error: unknown, record: ConsumedRecord, attempt: number): void;
+  /** Upper bound of the backoff between handling attempts of a failing record. */
+  maxRetryDelayMs?: number;
+  onAssigned?(partitions: TopicPartition[]): void;
+  onRevoked?(partitions: TopicPartition[]): void;
 }
 
 interface Tracked {
@@ -52,6 +59,7 @@ export class RecordProcessor {
       onBatch: (batch) => this.#onBatch(batch),
       onAssigned: (partitions) => {
         for (const tp of partitions) this.#tracked(tp);
+        this.#options.onAssigned?.(partitions);
       },
       onRevoked: async (partitions) => {
         await this.commit().catch(() => {});
@@ -62,6 +70,7 @@ export class RecordProcessor {
             tracked.offsets = new PartitionOffsets();
           }
         }
+        this.#options.onRevoked?.(partitions);
       },
     });
   }
@@ -94,14 +103,18 @@ export class RecordProcessor {
     const previous = chainKey === undefined ? undefined : this.#keyChains.get(chainKey);
     const work = (async () => {
       if (previous !== undefined) await previous;
-      if (this.#abort.signal.aborted) return false;
-      try {
-        await this.#options.handle(record, this.#abort.signal);
-      } catch (error) {
+      for (let attempt = 1; ; attempt += 1) {
         if (this.#abort.signal.aborted) return false;
-        this.#options.onError?.(error, record);
+        try {
+          await this.#options.handle(record, this.#abort.signal);
+          return !this.#abort.signal.aborted;
+        } catch (error) {
+          if (this.#abort.signal.aborted) return false;
+          this.#options.onError?.(error, record, attempt);
+          const ceiling = Math.min(this.#options.maxRetryDelayMs ?? 30_000, 100 * 2 ** (attempt - 1));
+          await sleep(ceiling / 2 + Math.random() * (ceiling / 2), this.#abort.signal);
+        }
       }
-      return !this.#abort.signal.aborted;
     })();
     const settled = work.then(() => undefined);
     if (chainKey !== undefined) {
@@ -177,6 +190,15 @@ function splitKey(key: string): [string, number] {
   return [key.slice(0, at), Number(key.slice(at + 1))];
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms).unref());
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    timer.unref();
+    function done() {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', done);
+      resolve();
+    }
+    signal?.addEventListener('abort', done, { once: true });
+  });
 }

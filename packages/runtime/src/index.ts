@@ -1,3 +1,4 @@
+export { type DeadLetterInput, deadLetterRecord, notBeforeOf, waitUntil } from './dead-letters.ts';
 export {
   createHealthServer,
   type ExtraRoute,

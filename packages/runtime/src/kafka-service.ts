@@ -17,6 +17,7 @@ import {
   type Producer,
   provisionTopics,
   RecordProcessor,
+  type TopicPartition,
 } from '@sluice/kafka';
 import pRetry from 'p-retry';
 import { createHealthServer, type ExtraRoute, Readiness } from './health.ts';
@@ -133,6 +134,10 @@ export interface ConsumerSpec {
   handle(record: ConsumedRecord, signal: AbortSignal): Promise<void>;
   orderingKey?(record: ConsumedRecord): string | undefined;
   commitIntervalMs?: number;
+  /** Called when partitions are handed to this instance, before their records are handled. */
+  onAssigned?(partitions: TopicPartition[]): void;
+  /** Called when partitions are taken away (after their finished records were committed). */
+  onRevoked?(partitions: TopicPartition[]): void;
 }
 
 /**
@@ -152,10 +157,12 @@ export async function startConsumer(ctx: ServiceContext, spec: ConsumerSpec): Pr
     handle: spec.handle,
     ...(spec.orderingKey ? { orderingKey: spec.orderingKey } : {}),
     ...(spec.commitIntervalMs !== undefined ? { commitIntervalMs: spec.commitIntervalMs } : {}),
-    onError: (error, record) =>
+    ...(spec.onAssigned ? { onAssigned: spec.onAssigned } : {}),
+    ...(spec.onRevoked ? { onRevoked: spec.onRevoked } : {}),
+    onError: (error, record, attempt) =>
       ctx.logger.error(
-        { err: error, topic: record.topic, partition: record.partition, offset: String(record.offset) },
-        'record handler failed',
+        { err: error, topic: record.topic, partition: record.partition, offset: String(record.offset), attempt },
+        'record handler failed; it will be handled again',
       ),
   });
   ctx.readiness.add({ name: 'consumerGroupJoined', ready: () => consumer.isJoined() });

@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { startKafka } from './kafka/launcher.ts';
 import { KafkaUnavailableError } from './kafka/types.ts';
 import { cacheDir, repoRoot } from './paths.ts';
+import { echo, startRecordingServer } from './http-servers.ts';
 import { startStack } from './services.ts';
 import { clearResults, summariseResults } from './test-results.ts';
 
@@ -18,6 +19,8 @@ const { positionals, values } = parseArgs({
   options: {
     brokers: { type: 'string', default: '1' },
     port: { type: 'string', default: process.env.INGRESS_PORT ?? '8080' },
+    // The demo upstream that deploy/gateway.example.yaml's route "echo" points at.
+    'upstream-port': { type: 'string', default: '8089' },
     // For tests that already built; the README's start command always builds (turbo caches it).
     'skip-build': { type: 'boolean', default: false },
   },
@@ -81,6 +84,8 @@ async function start(): Promise<number> {
     '--output-logs=errors-only',
   ]);
   if (built !== 0) return built;
+  const upstream = await startRecordingServer(echo, { port: Number(values['upstream-port']) });
+  console.log(`Demo upstream (echo) at ${upstream.url}`);
   const kafka = await startKafka();
   console.log(`Kafka (${kafka.source}) at ${kafka.bootstrap}`);
   let stack: Awaited<ReturnType<typeof startStack>>;
@@ -94,10 +99,15 @@ async function start(): Promise<number> {
     });
   } catch (error) {
     await kafka.stop();
+    await upstream.close();
     throw error;
   }
   for (const service of Object.values(stack.services)) console.log(`${service.name} ready at ${service.url}`);
   console.log(`\nSluice is up. Ingress listening on ${stack.services.ingress.url} (Ctrl-C stops everything)`);
+  console.log(
+    `Try: curl -s -H 'Authorization: Bearer sk_sluice_demo_acme' -H 'Content-Type: application/json' -H 'Prefer: wait=10' \\\n` +
+      `  -d '{"route":"echo","method":"POST","path":"/hello","body":{"hi":1}}' ${stack.services.ingress.url}/v1/requests`,
+  );
   await new Promise<void>((resolve) => {
     process.once('SIGINT', resolve);
     process.once('SIGTERM', resolve);
@@ -105,6 +115,7 @@ async function start(): Promise<number> {
   console.log('stopping services, then Kafka');
   await stack.stop();
   await kafka.stop();
+  await upstream.close();
   return 0;
 }
 

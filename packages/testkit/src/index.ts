@@ -1,5 +1,12 @@
 import './provided-context.ts';
 
+export {
+  type CallHandler,
+  echo,
+  type ReceivedCall,
+  type RecordingServer,
+  startRecordingServer,
+} from './http-servers.ts';
 export { dockerAnswers } from './kafka/container.ts';
 export { ensureKafkaJars, findJava, kafkaVersion, startJvmCluster } from './kafka/jvm.ts';
 export { type StartKafkaOptions, startKafka } from './kafka/launcher.ts';

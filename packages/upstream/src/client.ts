@@ -3,6 +3,8 @@ import { forwardableHeaders, hopByHopHeaders } from './headers.ts';
 import { type UpstreamErrorCode, type UpstreamOutcome, upstreamErrorCodes } from './outcome.ts';
 
 export interface UpstreamCall {
+  /** Which upstream (route) the call belongs to: connection pools and their bounds are per upstream and origin. */
+  upstream: string;
   url: URL;
   method: string;
   headers: Record<string, string>;
@@ -17,8 +19,8 @@ export interface UpstreamCall {
 }
 
 export interface UpstreamClientOptions {
-  /** Connections per origin: the bound of concurrent requests toward one upstream target from this process. */
-  connectionsPerOrigin(origin: string): number;
+  /** Connections toward one target of an upstream: the bound of its concurrent requests from this process. */
+  connections(upstream: string): number;
   keepAliveTimeoutMs?: number;
 }
 
@@ -34,15 +36,16 @@ export class UpstreamClient {
     this.#options = options;
   }
 
-  #pool(origin: string): Pool {
-    let pool = this.#pools.get(origin);
+  #pool(upstream: string, origin: string): Pool {
+    const key = `${upstream} ${origin}`;
+    let pool = this.#pools.get(key);
     if (pool === undefined) {
       pool = new Pool(origin, {
-        connections: this.#options.connectionsPerOrigin(origin),
+        connections: this.#options.connections(upstream),
         keepAliveTimeout: this.#options.keepAliveTimeoutMs ?? 30_000,
         pipelining: 1,
       });
-      this.#pools.set(origin, pool);
+      this.#pools.set(key, pool);
     }
     return pool;
   }
@@ -53,7 +56,7 @@ export class UpstreamClient {
     const timeout = AbortSignal.timeout(call.timeoutMs);
     const signal = call.signal ? AbortSignal.any([call.signal, timeout]) : timeout;
     try {
-      const response = await this.#pool(call.url.origin).request({
+      const response = await this.#pool(call.upstream, call.url.origin).request({
         path: `${call.url.pathname}${call.url.search}`,
         method: call.method as 'GET',
         headers: {

@@ -12,4 +12,5 @@ export {
   upstreamErrorCodes,
   type Verdict,
 } from './outcome.ts';
+export { type ResultDocument, resultOf } from './result.ts';
 export { UpstreamPathError, upstreamUrl } from './url.ts';

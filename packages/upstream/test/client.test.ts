@@ -21,11 +21,12 @@ async function serve(handler: (req: IncomingMessage, res: ServerResponse) => voi
 }
 
 const client = () => {
-  const upstream = new UpstreamClient({ connectionsPerOrigin: () => 4 });
+  const upstream = new UpstreamClient({ connections: () => 4 });
   return upstream;
 };
 
 const call = (base: string, overrides: Partial<Parameters<UpstreamClient['call']>[0]> = {}) => ({
+  upstream: 'items',
   url: upstreamUrl(base, '/items', { q: 'x' }),
   method: 'POST',
   headers: { 'content-type': 'text/plain', connection: 'close', 'sluice-tenant': 'forged' },

@@ -4,6 +4,7 @@ import {
   classify,
   decideRetry,
   forwardableHeaders,
+  resultOf,
   retryAfterMs,
   type UpstreamOutcome,
   UpstreamPathError,
@@ -132,5 +133,22 @@ describe('forwardableHeaders', () => {
         Accept: ['a', 'b'],
       }),
     ).toEqual({ 'content-type': 'application/json', accept: 'a, b' });
+  });
+});
+
+describe('resultOf', () => {
+  const answer = (type: string | undefined, body: Buffer) => ({
+    kind: 'response' as const,
+    status: 200,
+    headers: (type === undefined ? {} : { 'content-type': type }) as Record<string, string>,
+    body,
+    durationMs: 1,
+  });
+  it('keeps UTF-8 text of textual types as text and carries anything else base64', () => {
+    expect(resultOf(answer('application/json; charset=utf-8', Buffer.from('{"a":"ü"}')))).toMatchObject({ body: '{"a":"ü"}' });
+    expect(resultOf(answer('application/vnd.api+json', Buffer.from('{}')))).toMatchObject({ body: '{}' });
+    expect(resultOf(answer('image/png', Buffer.from([0x89, 0x50])))).toMatchObject({ bodyBase64: 'iVA=' });
+    expect(resultOf(answer('text/plain', Buffer.from([0xff, 0xfe])))).toMatchObject({ bodyBase64: '//4=' });
+    expect(resultOf(answer(undefined, Buffer.alloc(0)))).toMatchObject({ body: '' });
   });
 });

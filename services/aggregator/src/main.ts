@@ -5,7 +5,10 @@ import {
   runMain,
   startConsumer,
   startProducer,
+  untilReady,
 } from '@sluice/runtime';
+import { Aggregator } from './aggregator.ts';
+import { BatchStore } from './batch-store.ts';
 import { loadConfig } from './config.ts';
 
 runMain('aggregator', async () => {
@@ -14,19 +17,46 @@ runMain('aggregator', async () => {
   ctx.shutdown.listen();
   await listenHealth(ctx);
   await provisionIfAllowed(ctx);
-  // Producer for status, batch state and completions.
-  await startProducer(ctx);
+  const producer = await startProducer(ctx);
+  const store = new BatchStore({
+    client: ctx.kafka,
+    topic: ctx.topic('batchState'),
+    groupId: ctx.tableGroup('batch-state'),
+    onInvalid: (detail) => ctx.logger.error({ detail }, 'unreadable record on the batch-state changelog'),
+  });
+  ctx.readiness.add({ name: 'batchStateFollowed', ready: () => store.isJoined() });
+  await untilReady(ctx, 'reading the batch-state changelog', () => store.start());
+  ctx.shutdown.add('close', 'close batch-state reader', () => store.close());
+  const aggregator = new Aggregator({
+    producer,
+    store,
+    topics: { status: ctx.topic('status'), completions: ctx.topic('completions'), deadLetters: ctx.topic('deadLetters') },
+    settings: {
+      closedRetentionMs: env.AGGREGATOR_CLOSED_RETENTION_MS,
+      orphanTimeoutMs: env.AGGREGATOR_ORPHAN_TIMEOUT_MS,
+    },
+  });
   await startConsumer(ctx, {
     group: 'aggregator',
     topics: ['results'],
     maxInFlight: env.AGGREGATOR_MAX_IN_FLIGHT,
-    // Processing logic arrives with the pipeline (issue #3); until then records are acknowledged and logged.
-    handle: async (record) => {
-      ctx.logger.debug(
-        { topic: record.topic, partition: record.partition, offset: String(record.offset) },
-        'record',
-      );
-    },
+    handle: aggregator.handle,
+    // Results of one batch share a record key (the batch id): folded one after another, in offset order.
+    orderingKey: (record) => record.key?.toString(),
+    onAssigned: (partitions) => aggregator.assigned(partitions.map((tp) => tp.partition)),
+    onRevoked: (partitions) => aggregator.revoked(partitions.map((tp) => tp.partition)),
   });
+  let sweeping = false;
+  const sweeper = setInterval(() => {
+    if (sweeping) return;
+    sweeping = true;
+    aggregator
+      .sweep()
+      .catch((error: unknown) => ctx.logger.error({ err: error }, 'batch sweep failed; it runs again'))
+      .finally(() => {
+        sweeping = false;
+      });
+  }, env.AGGREGATOR_SWEEP_INTERVAL_MS);
+  ctx.shutdown.add('intake', 'stop batch sweep', async () => clearInterval(sweeper));
   ctx.logger.info('ready');
 });

@@ -1,9 +1,15 @@
-import { envInt, parseEnv, serviceEnv } from '@sluice/config';
+import { envInt, gatewayEnv, parseEnv, serviceEnv } from '@sluice/config';
 
 const shape = {
   ...serviceEnv,
-  /** Requests processed at once by this instance; above it, fetching pauses. */
+  ...gatewayEnv,
+  /** New requests processed at once by this instance; above it, fetching pauses. */
   WORKER_MAX_IN_FLIGHT: envInt(256, { min: 1, max: 100_000 }),
+  /**
+   * Retry records held at once while they wait for their not-before time. Waiting costs a timer, not a
+   * connection, so the bound is larger; retries never take the slots of new requests (a group of their own).
+   */
+  RETRY_MAX_IN_FLIGHT: envInt(2_000, { min: 1, max: 100_000 }),
 };
 
 export type Config = ReturnType<typeof loadConfig>;

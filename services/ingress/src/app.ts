@@ -195,7 +195,8 @@ function answerWithUpstreamResult(res: Response, status: StatusMessage): void {
   }
   for (const [name, value] of Object.entries(result.headers)) {
     if (name === 'content-length' || name === 'content-encoding') continue;
-    res.set(name, value);
+    // setHeader, not set: Express would add a charset to the upstream's own content type.
+    res.setHeader(name, value);
   }
   const body =
     result.bodyBase64 !== undefined

@@ -1,26 +1,10 @@
-import { isId, isTerminal, type StatusMessage } from '@sluice/contracts';
+import { isId, isTerminal, publicStatus, type StatusMessage } from '@sluice/contracts';
 import type { StateStore } from '@sluice/state';
 import type { BatchStatusDocument, RequestStatusDocument } from './api-schemas.ts';
 
-/** A status as the public API shows it: ISO times, no internal fields. */
+/** A status as the public API shows it (the same shape webhooks and result topics carry). */
 export function statusDocument(status: StatusMessage): RequestStatusDocument {
-  const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString());
-  const startedAt = iso(status.timings.startedAt);
-  const finishedAt = iso(status.timings.finishedAt);
-  return {
-    id: status.id,
-    batchId: status.batchId,
-    route: status.route,
-    status: status.status,
-    attempts: status.attempts,
-    ...(status.result !== undefined ? { result: status.result } : {}),
-    ...(status.error !== undefined ? { error: status.error } : {}),
-    timings: {
-      acceptedAt: iso(status.timings.acceptedAt) as string,
-      ...(startedAt !== undefined ? { startedAt } : {}),
-      ...(finishedAt !== undefined ? { finishedAt } : {}),
-    },
-  };
+  return publicStatus(status);
 }
 
 export function batchDocument(batchId: string, statuses: StatusMessage[]): BatchStatusDocument {

@@ -32,5 +32,10 @@ export const batchState = z.object({
   appliedOffset: z.string(),
   createdAt: epochMs,
   closedAt: epochMs.optional(),
+  /**
+   * Bumped on every write. The owner applies its own writes at once and a reader of the changelog applies a
+   * record only when it is newer, so a changelog record read late never takes the state back.
+   */
+  revision: z.number().int().nonnegative(),
 });
 export type BatchState = z.infer<typeof batchState>;

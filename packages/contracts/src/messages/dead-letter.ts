@@ -9,8 +9,10 @@ export const deadLetterReasons = [
   'unsupported-schema',
   /** JSON that does not match the topic's schema. */
   'invalid-message',
-  /** Every try toward the upstream failed. */
+  /** Every try toward the upstream failed (or the deadline left no time for another). */
   'retries-exhausted',
+  /** The request names a route the running configuration no longer has. */
+  'route-unknown',
   /** Every try of a webhook failed. */
   'webhook-failed',
 ] as const;

@@ -22,5 +22,6 @@ export * from './common.ts';
 export * from './completion.ts';
 export * from './dead-letter.ts';
 export * from './progress.ts';
+export * from './public.ts';
 export * from './request.ts';
 export * from './status.ts';

@@ -1,0 +1,262 @@
+import {
+  type Attempt,
+  codecs,
+  type FinishedMessage,
+  type HttpResult,
+  recordHeaders,
+  type RequestMessage,
+  requestRecordKey,
+  type TerminalStatus,
+} from '@sluice/contracts';
+import type { GatewayConfig, RouteConfig } from '@sluice/gateway-config';
+import type { ConsumedRecord, Producer, ProducerRecord } from '@sluice/kafka';
+import { deadLetterRecord, notBeforeOf, waitUntil } from '@sluice/runtime';
+import {
+  classify,
+  decideRetry,
+  resultOf,
+  retryAfterMs,
+  type UpstreamClient,
+  type UpstreamOutcome,
+  upstreamUrl,
+} from '@sluice/upstream';
+import { TargetPicker } from './targets.ts';
+
+export interface WorkerTopics {
+  results: string;
+  retries: string;
+  deadLetters: string;
+}
+
+export interface RequestHandlerDeps {
+  producer: Producer;
+  client: UpstreamClient;
+  gateway(): GatewayConfig;
+  topics: WorkerTopics;
+  now?: () => number;
+  random?: () => number;
+}
+
+/**
+ * What a batch-worker does with one request record: wait for its not-before time (retry records), give up if
+ * its deadline has passed, call its upstream, and then produce exactly one of: a result (succeeded, failed,
+ * expired or dead, with a dead letter keeping every attempt), or a retry record for later. Requests with an
+ * ordering key retry in place instead, so that a later request with the same key never overtakes them.
+ * Each output is acknowledged by Kafka before the record counts as finished (and its offset may be committed).
+ */
+export class RequestHandler {
+  readonly #deps: RequestHandlerDeps;
+  readonly #now: () => number;
+  readonly #targets = new TargetPicker();
+
+  constructor(deps: RequestHandlerDeps) {
+    this.#deps = deps;
+    this.#now = deps.now ?? Date.now;
+  }
+
+  handle = async (record: ConsumedRecord, signal: AbortSignal): Promise<void> => {
+    const decoded = codecs.request.decode(record);
+    if (!decoded.ok) {
+      await this.#send([this.#deadLetter(record, decoded.reason, decoded.detail, [])]);
+      return;
+    }
+    const request = decoded.value;
+    if (record.topic === this.#deps.topics.retries) await waitUntil(notBeforeOf(record), signal);
+    const route = this.#deps.gateway().routes[request.route];
+    if (route === undefined) {
+      await this.#send([
+        this.#deadLetter(record, 'route-unknown', `route "${request.route}" is not configured`, request.attempts, request),
+        this.#finished(request, 'dead', request.attempts, {
+          error: { code: 'ROUTE_UNKNOWN', message: `route "${request.route}" is not configured` },
+        }),
+      ]);
+      return;
+    }
+    await this.#process(record, request, route, signal);
+  };
+
+  async #process(record: ConsumedRecord, request: RequestMessage, route: RouteConfig, signal: AbortSignal): Promise<void> {
+    const attempts = [...request.attempts];
+    const pending: Array<Promise<void>> = [];
+    const startedAt = attempts[0]?.startedAt;
+    try {
+      for (;;) {
+        const now = this.#now();
+        if (now >= request.deadlineAt) {
+          await this.#send([this.#finished(request, 'expired', attempts, { error: deadlinePassed(request) })]);
+          return;
+        }
+        if (attempts.length === 0) pending.push(this.#send([this.#started(request, now)]));
+        const { outcome, target } = await this.#call(request, route, signal);
+        signal.throwIfAborted();
+        const attempt = attemptOf(attempts.length + 1, now, outcome, target);
+        attempts.push(attempt);
+        const verdict = classify(outcome);
+        const result = outcome.kind === 'response' ? resultOf(outcome) : undefined;
+        const error = outcome.kind === 'error' ? { code: outcome.code, message: outcome.message } : undefined;
+        if (verdict !== 'retry') {
+          await this.#send([
+            this.#finished(request, verdict === 'success' ? 'succeeded' : 'failed', attempts, { result, error, startedAt: startedAt ?? now }),
+          ]);
+          return;
+        }
+        const decision = decideRetry({
+          verdict,
+          failedTries: attempts.length,
+          maxAttempts: route.retry.maxAttempts,
+          policy: route.retry,
+          retryAfterMs: outcome.kind === 'response' ? retryAfterMs(outcome.headers['retry-after'], this.#now()) : undefined,
+          now: this.#now(),
+          deadlineAt: request.deadlineAt,
+          ...(this.#deps.random ? { random: this.#deps.random } : {}),
+        });
+        if (!decision.retry) {
+          const detail =
+            decision.reason === 'deadline'
+              ? `no time for another try before the deadline after ${attempts.length} tries`
+              : `all ${attempts.length} tries failed`;
+          await this.#send([
+            this.#deadLetter(record, 'retries-exhausted', detail, attempts, request),
+            this.#finished(request, 'dead', attempts, { result, error, startedAt: startedAt ?? now }),
+          ]);
+          return;
+        }
+        const notBefore = this.#now() + decision.delayMs;
+        if (request.key === undefined) {
+          await this.#send([this.#retry({ ...request, attempts }, notBefore)]);
+          return;
+        }
+        await waitUntil(notBefore, signal);
+      }
+    } finally {
+      await Promise.all(pending);
+    }
+  }
+
+  async #call(
+    request: RequestMessage,
+    route: RouteConfig,
+    signal: AbortSignal,
+  ): Promise<{ outcome: UpstreamOutcome; target: string }> {
+    const target = this.#targets.pick(request.route, route);
+    const body = request.body === undefined ? undefined : Buffer.from(request.body.data, request.body.encoding === 'base64' ? 'base64' : 'utf8');
+    const outcome = await this.#deps.client.call({
+      upstream: request.route,
+      url: upstreamUrl(target, request.path, request.query),
+      method: request.method,
+      headers: request.headers,
+      ...(body !== undefined ? { body } : {}),
+      timeoutMs: route.timeoutMs,
+      maxResponseBytes: this.#deps.gateway().limits.maxResponseBytes,
+      idempotencyKey: request.id,
+      signal,
+    });
+    return { outcome, target };
+  }
+
+  #send(records: ProducerRecord[]): Promise<void> {
+    return this.#deps.producer.send(records);
+  }
+
+  #started(request: RequestMessage, startedAt: number): ProducerRecord {
+    return this.#progress(request, 'started', codecs.progress.encode({ kind: 'started', ...refOf(request), startedAt }));
+  }
+
+  #finished(
+    request: RequestMessage,
+    status: TerminalStatus,
+    attempts: Attempt[],
+    extra: { result?: HttpResult | undefined; error?: FinishedMessage['error'] | undefined; startedAt?: number | undefined },
+  ): ProducerRecord {
+    const message: FinishedMessage = {
+      kind: 'finished',
+      ...refOf(request),
+      status,
+      attempts,
+      ...(extra.result !== undefined ? { result: extra.result } : {}),
+      ...(extra.error !== undefined ? { error: extra.error } : {}),
+      ...(extra.startedAt !== undefined ? { startedAt: extra.startedAt } : {}),
+      finishedAt: this.#now(),
+    };
+    return this.#progress(request, 'finished', codecs.progress.encode(message));
+  }
+
+  #progress(request: RequestMessage, kind: string, encoded: { value: Buffer; headers: Record<string, string> }): ProducerRecord {
+    return {
+      topic: this.#deps.topics.results,
+      key: request.batchId,
+      value: encoded.value,
+      headers: { ...encoded.headers, ...idHeaders(request), [recordHeaders.kind]: kind },
+    };
+  }
+
+  #retry(request: RequestMessage, notBefore: number): ProducerRecord {
+    const encoded = codecs.request.encode(request);
+    return {
+      topic: this.#deps.topics.retries,
+      key: requestRecordKey(request),
+      value: encoded.value,
+      headers: {
+        ...encoded.headers,
+        ...idHeaders(request),
+        [recordHeaders.kind]: 'request',
+        [recordHeaders.notBefore]: String(notBefore),
+      },
+    };
+  }
+
+  #deadLetter(
+    record: ConsumedRecord,
+    reason: Parameters<typeof deadLetterRecord>[0]['reason'],
+    detail: string,
+    attempts: Attempt[],
+    request?: RequestMessage,
+  ): ProducerRecord {
+    return deadLetterRecord({
+      topic: this.#deps.topics.deadLetters,
+      service: 'batch-worker',
+      record,
+      reason,
+      detail,
+      attempts,
+      requestId: request?.id,
+      tenant: request?.tenant,
+      now: this.#now(),
+    });
+  }
+}
+
+function refOf(request: RequestMessage) {
+  return {
+    id: request.id,
+    batchId: request.batchId,
+    tenant: request.tenant,
+    route: request.route,
+    acceptedAt: request.acceptedAt,
+    ...(request.idempotency !== undefined ? { idempotency: request.idempotency } : {}),
+  };
+}
+
+function idHeaders(request: RequestMessage): Record<string, string> {
+  return {
+    [recordHeaders.requestId]: request.id,
+    [recordHeaders.batchId]: request.batchId,
+    [recordHeaders.tenant]: request.tenant,
+  };
+}
+
+function attemptOf(number: number, startedAt: number, outcome: UpstreamOutcome, target: string): Attempt {
+  return {
+    number,
+    startedAt,
+    durationMs: outcome.durationMs,
+    target: new URL(target).origin,
+    ...(outcome.kind === 'response'
+      ? { status: outcome.status }
+      : { error: { code: outcome.code, message: outcome.message } }),
+  };
+}
+
+function deadlinePassed(request: RequestMessage) {
+  return { code: 'DEADLINE_PASSED', message: `the deadline ${new Date(request.deadlineAt).toISOString()} passed before a try` };
+}
