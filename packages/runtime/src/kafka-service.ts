@@ -161,7 +161,13 @@ export async function startConsumer(ctx: ServiceContext, spec: ConsumerSpec): Pr
     ...(spec.onRevoked ? { onRevoked: spec.onRevoked } : {}),
     onError: (error, record, attempt) =>
       ctx.logger.error(
-        { err: error, topic: record.topic, partition: record.partition, offset: String(record.offset), attempt },
+        {
+          err: error,
+          topic: record.topic,
+          partition: record.partition,
+          offset: String(record.offset),
+          attempt,
+        },
         'record handler failed; it will be handled again',
       ),
   });

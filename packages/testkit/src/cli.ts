@@ -4,10 +4,10 @@ import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { echo, startRecordingServer } from './http-servers.ts';
 import { startKafka } from './kafka/launcher.ts';
 import { KafkaUnavailableError } from './kafka/types.ts';
 import { cacheDir, repoRoot } from './paths.ts';
-import { echo, startRecordingServer } from './http-servers.ts';
 import { startStack } from './services.ts';
 import { clearResults, summariseResults } from './test-results.ts';
 

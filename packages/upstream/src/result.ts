@@ -8,7 +8,8 @@ export interface ResultDocument {
   bodyBase64?: string;
 }
 
-const textual = /^(text\/|application\/([\w.+-]*\+)?(json|xml|javascript|x-www-form-urlencoded|problem\+json))/i;
+const textual =
+  /^(text\/|application\/([\w.+-]*\+)?(json|xml|javascript|x-www-form-urlencoded|problem\+json))/i;
 
 /** Text bodies stay text when they are valid UTF-8; anything else is carried base64, so no byte is lost. */
 export function resultOf(response: Extract<UpstreamOutcome, { kind: 'response' }>): ResultDocument {

@@ -145,7 +145,9 @@ describe('resultOf', () => {
     durationMs: 1,
   });
   it('keeps UTF-8 text of textual types as text and carries anything else base64', () => {
-    expect(resultOf(answer('application/json; charset=utf-8', Buffer.from('{"a":"ü"}')))).toMatchObject({ body: '{"a":"ü"}' });
+    expect(resultOf(answer('application/json; charset=utf-8', Buffer.from('{"a":"ü"}')))).toMatchObject({
+      body: '{"a":"ü"}',
+    });
     expect(resultOf(answer('application/vnd.api+json', Buffer.from('{}')))).toMatchObject({ body: '{}' });
     expect(resultOf(answer('image/png', Buffer.from([0x89, 0x50])))).toMatchObject({ bodyBase64: 'iVA=' });
     expect(resultOf(answer('text/plain', Buffer.from([0xff, 0xfe])))).toMatchObject({ bodyBase64: '//4=' });

@@ -3,8 +3,8 @@ import {
   type BatchState,
   codecs,
   type ProgressMessage,
-  recordHeaders,
   type RequestCompletion,
+  recordHeaders,
   type StatusMessage,
 } from '@sluice/contracts';
 import type { ConsumedRecord, Producer, ProducerRecord } from '@sluice/kafka';
@@ -95,7 +95,12 @@ export class Aggregator {
   }
 
   async #write(batchId: string, partition: number, transition: Transition): Promise<void> {
-    if (transition.state === undefined && transition.statuses.length === 0 && transition.completions.length === 0) return;
+    if (
+      transition.state === undefined &&
+      transition.statuses.length === 0 &&
+      transition.completions.length === 0
+    )
+      return;
     const records: ProducerRecord[] = [];
     let next: BatchState | null | undefined;
     if (transition.state !== undefined) {

@@ -154,7 +154,9 @@ function finished(state: BatchState, message: FinishedMessage, now: number): Tra
 export function applyClock(state: BatchState, now: number, settings: ReducerSettings): Transition {
   switch (state.phase) {
     case 'awaiting-accept':
-      return state.createdAt + settings.orphanTimeoutMs <= now ? { state: null, statuses: [], completions: [] } : unchanged();
+      return state.createdAt + settings.orphanTimeoutMs <= now
+        ? { state: null, statuses: [], completions: [] }
+        : unchanged();
     case 'closed':
       return (state.closedAt ?? state.createdAt) + settings.closedRetentionMs <= now
         ? { state: null, statuses: [], completions: [] }
@@ -170,7 +172,10 @@ export function applyClock(state: BatchState, now: number, settings: ReducerSett
           ...statusBase(state, id, state.acceptedAt ?? now, undefined),
           status: 'expired',
           attempts: 0,
-          error: { code: 'DEADLINE_PASSED', message: 'the batch deadline passed before this request finished' },
+          error: {
+            code: 'DEADLINE_PASSED',
+            message: 'the batch deadline passed before this request finished',
+          },
           timings: { acceptedAt: state.acceptedAt ?? now, finishedAt: now },
           updatedAt: now,
         });
@@ -222,7 +227,12 @@ function batchCompletion(state: BatchState, now: number): BatchCompletion {
   };
 }
 
-function statusBase(state: BatchState, id: string, acceptedAt: number, idempotency: StatusMessage['idempotency']) {
+function statusBase(
+  state: BatchState,
+  id: string,
+  acceptedAt: number,
+  idempotency: StatusMessage['idempotency'],
+) {
   return {
     id,
     batchId: state.batchId,

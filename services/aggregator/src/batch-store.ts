@@ -19,7 +19,12 @@ export class BatchStore {
   readonly #reader: TableReader;
   readonly #topic: string;
 
-  constructor(options: { client: KafkaClient; topic: string; groupId: string; onInvalid(detail: string): void }) {
+  constructor(options: {
+    client: KafkaClient;
+    topic: string;
+    groupId: string;
+    onInvalid(detail: string): void;
+  }) {
     this.#topic = options.topic;
     this.#reader = new TableReader({
       client: options.client,
@@ -95,7 +100,11 @@ export class BatchStore {
   }
 
   /** The changelog record of a new state (its revision bumped) or of forgetting the batch. */
-  changelogRecord(batchId: string, partition: number, state: BatchState | null): { record: ProducerRecord; next: BatchState | null } {
+  changelogRecord(
+    batchId: string,
+    partition: number,
+    state: BatchState | null,
+  ): { record: ProducerRecord; next: BatchState | null } {
     if (state === null) {
       return { record: { topic: this.#topic, key: batchId, value: null, partition }, next: null };
     }
@@ -107,7 +116,11 @@ export class BatchStore {
         key: batchId,
         value: encoded.value,
         partition,
-        headers: { ...encoded.headers, [recordHeaders.batchId]: batchId, [recordHeaders.tenant]: next.tenant },
+        headers: {
+          ...encoded.headers,
+          [recordHeaders.batchId]: batchId,
+          [recordHeaders.tenant]: next.tenant,
+        },
       },
       next,
     };

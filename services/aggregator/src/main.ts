@@ -30,7 +30,11 @@ runMain('aggregator', async () => {
   const aggregator = new Aggregator({
     producer,
     store,
-    topics: { status: ctx.topic('status'), completions: ctx.topic('completions'), deadLetters: ctx.topic('deadLetters') },
+    topics: {
+      status: ctx.topic('status'),
+      completions: ctx.topic('completions'),
+      deadLetters: ctx.topic('deadLetters'),
+    },
     settings: {
       closedRetentionMs: env.AGGREGATOR_CLOSED_RETENTION_MS,
       orphanTimeoutMs: env.AGGREGATOR_ORPHAN_TIMEOUT_MS,

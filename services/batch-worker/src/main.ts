@@ -20,7 +20,9 @@ runMain('batch-worker', async () => {
   await listenHealth(ctx);
   await provisionIfAllowed(ctx);
   const producer = await startProducer(ctx);
-  const client = new UpstreamClient({ connections: (route) => gateway.config.routes[route]?.concurrency ?? 16 });
+  const client = new UpstreamClient({
+    connections: (route) => gateway.config.routes[route]?.concurrency ?? 16,
+  });
   ctx.shutdown.add('close', 'close upstream connections', () => client.close());
   const handler = new RequestHandler({
     producer,

@@ -3,8 +3,8 @@ import {
   codecs,
   type FinishedMessage,
   type HttpResult,
-  recordHeaders,
   type RequestMessage,
+  recordHeaders,
   requestRecordKey,
   type TerminalStatus,
 } from '@sluice/contracts';
@@ -65,7 +65,13 @@ export class RequestHandler {
     const route = this.#deps.gateway().routes[request.route];
     if (route === undefined) {
       await this.#send([
-        this.#deadLetter(record, 'route-unknown', `route "${request.route}" is not configured`, request.attempts, request),
+        this.#deadLetter(
+          record,
+          'route-unknown',
+          `route "${request.route}" is not configured`,
+          request.attempts,
+          request,
+        ),
         this.#finished(request, 'dead', request.attempts, {
           error: { code: 'ROUTE_UNKNOWN', message: `route "${request.route}" is not configured` },
         }),
@@ -75,7 +81,12 @@ export class RequestHandler {
     await this.#process(record, request, route, signal);
   };
 
-  async #process(record: ConsumedRecord, request: RequestMessage, route: RouteConfig, signal: AbortSignal): Promise<void> {
+  async #process(
+    record: ConsumedRecord,
+    request: RequestMessage,
+    route: RouteConfig,
+    signal: AbortSignal,
+  ): Promise<void> {
     const attempts = [...request.attempts];
     const pending: Array<Promise<void>> = [];
     const startedAt = attempts[0]?.startedAt;
@@ -83,7 +94,9 @@ export class RequestHandler {
       for (;;) {
         const now = this.#now();
         if (now >= request.deadlineAt) {
-          await this.#send([this.#finished(request, 'expired', attempts, { error: deadlinePassed(request) })]);
+          await this.#send([
+            this.#finished(request, 'expired', attempts, { error: deadlinePassed(request) }),
+          ]);
           return;
         }
         if (attempts.length === 0) pending.push(this.#send([this.#started(request, now)]));
@@ -96,7 +109,11 @@ export class RequestHandler {
         const error = outcome.kind === 'error' ? { code: outcome.code, message: outcome.message } : undefined;
         if (verdict !== 'retry') {
           await this.#send([
-            this.#finished(request, verdict === 'success' ? 'succeeded' : 'failed', attempts, { result, error, startedAt: startedAt ?? now }),
+            this.#finished(request, verdict === 'success' ? 'succeeded' : 'failed', attempts, {
+              result,
+              error,
+              startedAt: startedAt ?? now,
+            }),
           ]);
           return;
         }
@@ -105,7 +122,10 @@ export class RequestHandler {
           failedTries: attempts.length,
           maxAttempts: route.retry.maxAttempts,
           policy: route.retry,
-          retryAfterMs: outcome.kind === 'response' ? retryAfterMs(outcome.headers['retry-after'], this.#now()) : undefined,
+          retryAfterMs:
+            outcome.kind === 'response'
+              ? retryAfterMs(outcome.headers['retry-after'], this.#now())
+              : undefined,
           now: this.#now(),
           deadlineAt: request.deadlineAt,
           ...(this.#deps.random ? { random: this.#deps.random } : {}),
@@ -139,7 +159,10 @@ export class RequestHandler {
     signal: AbortSignal,
   ): Promise<{ outcome: UpstreamOutcome; target: string }> {
     const target = this.#targets.pick(request.route, route);
-    const body = request.body === undefined ? undefined : Buffer.from(request.body.data, request.body.encoding === 'base64' ? 'base64' : 'utf8');
+    const body =
+      request.body === undefined
+        ? undefined
+        : Buffer.from(request.body.data, request.body.encoding === 'base64' ? 'base64' : 'utf8');
     const outcome = await this.#deps.client.call({
       upstream: request.route,
       url: upstreamUrl(target, request.path, request.query),
@@ -159,14 +182,22 @@ export class RequestHandler {
   }
 
   #started(request: RequestMessage, startedAt: number): ProducerRecord {
-    return this.#progress(request, 'started', codecs.progress.encode({ kind: 'started', ...refOf(request), startedAt }));
+    return this.#progress(
+      request,
+      'started',
+      codecs.progress.encode({ kind: 'started', ...refOf(request), startedAt }),
+    );
   }
 
   #finished(
     request: RequestMessage,
     status: TerminalStatus,
     attempts: Attempt[],
-    extra: { result?: HttpResult | undefined; error?: FinishedMessage['error'] | undefined; startedAt?: number | undefined },
+    extra: {
+      result?: HttpResult | undefined;
+      error?: FinishedMessage['error'] | undefined;
+      startedAt?: number | undefined;
+    },
   ): ProducerRecord {
     const message: FinishedMessage = {
       kind: 'finished',
@@ -181,7 +212,11 @@ export class RequestHandler {
     return this.#progress(request, 'finished', codecs.progress.encode(message));
   }
 
-  #progress(request: RequestMessage, kind: string, encoded: { value: Buffer; headers: Record<string, string> }): ProducerRecord {
+  #progress(
+    request: RequestMessage,
+    kind: string,
+    encoded: { value: Buffer; headers: Record<string, string> },
+  ): ProducerRecord {
     return {
       topic: this.#deps.topics.results,
       key: request.batchId,
@@ -258,5 +293,8 @@ function attemptOf(number: number, startedAt: number, outcome: UpstreamOutcome, 
 }
 
 function deadlinePassed(request: RequestMessage) {
-  return { code: 'DEADLINE_PASSED', message: `the deadline ${new Date(request.deadlineAt).toISOString()} passed before a try` };
+  return {
+    code: 'DEADLINE_PASSED',
+    message: `the deadline ${new Date(request.deadlineAt).toISOString()} passed before a try`,
+  };
 }

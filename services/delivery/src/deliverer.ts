@@ -62,7 +62,9 @@ export class Deliverer {
     const completion = decoded.value;
     const tenant = this.#deps.gateway().tenants[completion.tenant];
     if (tenant?.resultTopic) {
-      await this.#deps.producer.send([resultTopicRecord(tenantResultTopicName(completion.tenant, this.#deps.topics.prefix), completion)]);
+      await this.#deps.producer.send([
+        resultTopicRecord(tenantResultTopicName(completion.tenant, this.#deps.topics.prefix), completion),
+      ]);
     }
     if (completion.callback !== undefined) await this.#webhook(record, completion, []);
   };
@@ -75,7 +77,13 @@ export class Deliverer {
     const startedAt = this.#now();
     const outcome: WebhookOutcome =
       secret === undefined
-        ? { kind: 'error', code: 'WEBHOOK_NO_SECRET', message: 'the tenant has no webhook secret', retryable: false, durationMs: 0 }
+        ? {
+            kind: 'error',
+            code: 'WEBHOOK_NO_SECRET',
+            message: 'the tenant has no webhook secret',
+            retryable: false,
+            durationMs: 0,
+          }
         : await this.#deps.sender.send({
             url,
             secret,
@@ -87,7 +95,9 @@ export class Deliverer {
       startedAt,
       durationMs: outcome.durationMs,
       target: safeOrigin(url),
-      ...(outcome.kind === 'response' ? { status: outcome.status } : { error: { code: outcome.code, message: outcome.message } }),
+      ...(outcome.kind === 'response'
+        ? { status: outcome.status }
+        : { error: { code: outcome.code, message: outcome.message } }),
     });
     const verdict = webhookVerdict(outcome);
     if (verdict === 'delivered') return;
@@ -135,9 +145,20 @@ export class Deliverer {
     };
   }
 
-  async #poison(record: ConsumedRecord, reason: Parameters<typeof deadLetterRecord>[0]['reason'], detail: string): Promise<void> {
+  async #poison(
+    record: ConsumedRecord,
+    reason: Parameters<typeof deadLetterRecord>[0]['reason'],
+    detail: string,
+  ): Promise<void> {
     await this.#deps.producer.send([
-      deadLetterRecord({ topic: this.#deps.topics.deadLetters, service: 'delivery', record, reason, detail, now: this.#now() }),
+      deadLetterRecord({
+        topic: this.#deps.topics.deadLetters,
+        service: 'delivery',
+        record,
+        reason,
+        detail,
+        now: this.#now(),
+      }),
     ]);
   }
 }

@@ -40,7 +40,10 @@ export function webhookPayload(completion: CompletionMessage, now: Date): string
  */
 export function resultTopicRecord(topic: string, completion: CompletionMessage): ProducerRecord {
   const subject = completion.kind === 'request' ? completion.id : completion.batchId;
-  const time = completion.kind === 'request' ? (completion.status.timings.finishedAt ?? completion.status.updatedAt) : completion.completedAt;
+  const time =
+    completion.kind === 'request'
+      ? (completion.status.timings.finishedAt ?? completion.status.updatedAt)
+      : completion.completedAt;
   const event = new CloudEvent({
     specversion: '1.0',
     id: messageIdOf(completion),
@@ -54,7 +57,8 @@ export function resultTopicRecord(topic: string, completion: CompletionMessage):
   });
   const message = Kafka.binary(event);
   const headers: Record<string, string> = {};
-  for (const [name, value] of Object.entries(message.headers)) if (value !== undefined) headers[name] = String(value);
+  for (const [name, value] of Object.entries(message.headers))
+    if (value !== undefined) headers[name] = String(value);
   return {
     topic,
     key: subject,

@@ -43,16 +43,34 @@ export class WebhookSender {
     try {
       url = new URL(webhook.url);
     } catch {
-      return { kind: 'error', code: 'WEBHOOK_INVALID_URL', message: 'not a URL', retryable: false, durationMs: 0 };
+      return {
+        kind: 'error',
+        code: 'WEBHOOK_INVALID_URL',
+        message: 'not a URL',
+        retryable: false,
+        durationMs: 0,
+      };
     }
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
-      return { kind: 'error', code: 'WEBHOOK_INVALID_URL', message: 'only http and https', retryable: false, durationMs: 0 };
+      return {
+        kind: 'error',
+        code: 'WEBHOOK_INVALID_URL',
+        message: 'only http and https',
+        retryable: false,
+        durationMs: 0,
+      };
     }
     // An address literal is connected to without a lookup, so it is judged here.
     const literal = url.hostname.replace(/^\[(.*)\]$/, '$1');
     if (ipaddr.isValid(literal) && !this.#allowPrivateNetworks() && !isPublicAddress(literal)) {
       const refused = new ForbiddenAddressError(url.hostname, literal, addressRange(literal));
-      return { kind: 'error', code: 'WEBHOOK_FORBIDDEN_ADDRESS', message: refused.message, retryable: false, durationMs: 0 };
+      return {
+        kind: 'error',
+        code: 'WEBHOOK_FORBIDDEN_ADDRESS',
+        message: refused.message,
+        retryable: false,
+        durationMs: 0,
+      };
     }
     const signature = new Webhook(webhook.secret).sign(webhook.messageId, now, webhook.payload);
     try {
@@ -83,10 +101,22 @@ export class WebhookSender {
     } catch (error) {
       const cause = forbiddenCause(error);
       if (cause !== undefined) {
-        return { kind: 'error', code: 'WEBHOOK_FORBIDDEN_ADDRESS', message: cause.message, retryable: false, durationMs: elapsed() };
+        return {
+          kind: 'error',
+          code: 'WEBHOOK_FORBIDDEN_ADDRESS',
+          message: cause.message,
+          retryable: false,
+          durationMs: elapsed(),
+        };
       }
       const code = (error as { code?: string }).code ?? (error as Error).name;
-      return { kind: 'error', code: `WEBHOOK_${code}`, message: (error as Error).message, retryable: true, durationMs: elapsed() };
+      return {
+        kind: 'error',
+        code: `WEBHOOK_${code}`,
+        message: (error as Error).message,
+        retryable: true,
+        durationMs: elapsed(),
+      };
     }
   }
 

@@ -40,8 +40,7 @@ runMain('ingress', async () => {
   const producer = ctx.kafka.producer();
   const admin = ctx.kafka.admin();
   const queue = new QueueStats(
-    () =>
-      admin.groupLag(groupName('batchWorker', prefix), [ctx.topic('requests')]),
+    () => admin.groupLag(groupName('batchWorker', prefix), [ctx.topic('requests')]),
     env.QUEUE_STATS_INTERVAL_MS,
     (error) => ctx.logger.warn({ err: error }, 'sampling queue lag failed'),
   );

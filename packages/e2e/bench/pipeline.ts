@@ -1,0 +1,239 @@
+/**
+ * The pipeline benchmark. Prints figures; asserts nothing.
+ *
+ * 1. Accept: POST /v1/requests against the ingress and against a bare node:http server that produces the same
+ *    records with the same Kafka client, alternating rounds so that noise hits both alike. Reported: accepted
+ *    requests/s, p50 and p99, and the ratio ingress/bare (the headline figure).
+ * 2. End to end: requests submitted in batches to the four services, completed (terminal status) per second
+ *    against a local upstream.
+ *
+ *   pnpm bench                       (starts a broker unless KAFKA_BROKERS is set)
+ *   BENCH_SECONDS=10 BENCH_CONNECTIONS=64 BENCH_E2E_REQUESTS=10000 pnpm bench
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { availableParallelism, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { topicSpecifications } from '@sluice/contracts';
+import { createKafkaClient, provisionTopics } from '@sluice/kafka';
+import {
+  echo,
+  freePort,
+  ServiceProcess,
+  serviceNames,
+  startKafka,
+  startRecordingServer,
+  uniqueName,
+  waitFor,
+} from '@sluice/testkit';
+import { Pool } from 'undici';
+import { gatewayYaml, tenantKeys } from '../src/harness.ts';
+
+const seconds = Number(process.env.BENCH_SECONDS ?? 8);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 2);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const e2eRequests = Number(process.env.BENCH_E2E_REQUESTS ?? 10_000);
+const adapter = process.env.KAFKA_CLIENT ?? 'platformatic';
+const partitions = 6;
+
+interface LoadResult {
+  accepted: number;
+  failed: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+}
+
+/** Keeps `connections` requests in flight for `durationMs` and measures every answer. */
+async function load(url: string, durationMs: number, headers: Record<string, string>): Promise<LoadResult> {
+  const pool = new Pool(url, { connections, pipelining: 1 });
+  const body = JSON.stringify({
+    route: 'e2e',
+    method: 'POST',
+    path: '/ok/bench',
+    body: { sku: 'a-1', qty: 2 },
+  });
+  const latencies: number[] = [];
+  let failed = 0;
+  const started = performance.now();
+  const until = started + durationMs;
+  await Promise.all(
+    Array.from({ length: connections }, async () => {
+      while (performance.now() < until) {
+        const sent = performance.now();
+        const response = await pool.request({
+          path: '/v1/requests',
+          method: 'POST',
+          headers: { 'content-type': 'application/json', ...headers },
+          body,
+        });
+        await response.body.dump();
+        if (response.statusCode === 202) latencies.push(performance.now() - sent);
+        else failed += 1;
+      }
+    }),
+  );
+  const elapsed = performance.now() - started;
+  await pool.close();
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
+  return {
+    accepted: latencies.length,
+    failed,
+    perSecond: (latencies.length / elapsed) * 1000,
+    p50: at(0.5),
+    p99: at(0.99),
+  };
+}
+
+function startBare(env: Record<string, string>, port: number): Promise<ChildProcess> {
+  const child = spawn(
+    process.execPath,
+    ['--conditions=sluice-source', join(import.meta.dirname, 'bare-ingress.ts')],
+    {
+      env: { ...process.env, ...env, HTTP_PORT: String(port) },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
+  return new Promise((resolve, reject) => {
+    child.stdout?.once('data', () => resolve(child));
+    child.once('exit', (code) => reject(new Error(`bare ingress exited ${code}`)));
+  });
+}
+
+const kafka = await startKafka();
+const upstream = await startRecordingServer((call, res) => {
+  call.body = Buffer.alloc(0);
+  echo(call, res);
+});
+// The recording server keeps calls; a benchmark must not grow memory with them.
+setInterval(() => upstream.calls.splice(0), 1_000).unref();
+const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-'));
+const configPath = join(dir, 'gateway.yaml');
+await writeFile(configPath, gatewayYaml(upstream.url).replace('concurrency: 64', 'concurrency: 128'));
+const prefix = `${uniqueName('bench')}.`;
+const env = {
+  KAFKA_BROKERS: kafka.bootstrap,
+  KAFKA_CLIENT: adapter,
+  KAFKA_TOPIC_PREFIX: prefix,
+  KAFKA_TOPIC_PARTITIONS: String(partitions),
+  SLUICE_GATEWAY_CONFIG: configPath,
+  LOG_LEVEL: 'warn',
+};
+const client = createKafkaClient('platformatic', { brokers: kafka.brokers, clientId: 'bench' });
+const admin = client.admin();
+await provisionTopics(admin, topicSpecifications({ prefix, replicationFactor: 1, partitions }));
+await admin.close();
+
+console.log(
+  `machine: ${availableParallelism()} cores (${cpus()[0]?.model ?? 'unknown'}), Node ${process.version}`,
+);
+console.log(
+  `Kafka: ${kafka.source} at ${kafka.bootstrap}, adapter ${adapter}, ${partitions} partitions, acks=all, idempotent`,
+);
+console.log(
+  `load: ${connections} connections, ${seconds} s per round, ${rounds} rounds per server, alternating\n`,
+);
+
+const ingress = await ServiceProcess.start({ name: 'ingress', env });
+await ingress.waitReady();
+const barePort = await freePort();
+const bare = await startBare(env, barePort);
+const results: Record<'ingress' | 'bare', LoadResult[]> = { ingress: [], bare: [] };
+const auth = { authorization: `Bearer ${tenantKeys.acme}` };
+// Warm both (JIT, connections, producer batches) before measuring.
+await load(ingress.url, 2_000, auth);
+await load(`http://127.0.0.1:${barePort}`, 2_000, {});
+for (let round = 0; round < rounds; round += 1) {
+  const order = round % 2 === 0 ? (['ingress', 'bare'] as const) : (['bare', 'ingress'] as const);
+  for (const which of order) {
+    const url = which === 'ingress' ? ingress.url : `http://127.0.0.1:${barePort}`;
+    const result = await load(url, seconds * 1000, which === 'ingress' ? auth : {});
+    results[which].push(result);
+    console.log(
+      `round ${round + 1} ${which.padEnd(7)} ${result.perSecond.toFixed(0).padStart(6)} accepted/s  p50 ${result.p50.toFixed(1)} ms  p99 ${result.p99.toFixed(1)} ms  (${result.accepted} accepted, ${result.failed} not)`,
+    );
+  }
+}
+bare.kill('SIGTERM');
+const median = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] ?? 0;
+const summary = (which: 'ingress' | 'bare') => ({
+  perSecond: median(results[which].map((r) => r.perSecond)),
+  p50: median(results[which].map((r) => r.p50)),
+  p99: median(results[which].map((r) => r.p99)),
+});
+const ing = summary('ingress');
+const base = summary('bare');
+console.log('\n| server | accepted/s | p50 ms | p99 ms |\n| --- | ---: | ---: | ---: |');
+console.log(
+  `| ingress (Express, auth, validation, idempotency-ready) | ${ing.perSecond.toFixed(0)} | ${ing.p50.toFixed(1)} | ${ing.p99.toFixed(1)} |`,
+);
+console.log(
+  `| bare node:http, same records, same client | ${base.perSecond.toFixed(0)} | ${base.p50.toFixed(1)} | ${base.p99.toFixed(1)} |`,
+);
+console.log(`\naccept throughput ratio ingress/bare: ${(ing.perSecond / base.perSecond).toFixed(2)}`);
+
+// End to end: the other three services join; the accepted backlog above is drained first.
+const others: ServiceProcess[] = [];
+for (const name of serviceNames.filter((n) => n !== 'ingress')) {
+  const service = await ServiceProcess.start({ name, env });
+  others.push(service);
+}
+await Promise.all(others.map((service) => service.waitReady(120_000)));
+const consumerAdmin = client.admin();
+const drained = async () => {
+  const lag = await consumerAdmin.groupLag(`${prefix}sluice.batch-worker`, [`${prefix}sluice.requests.v1`]);
+  return lag.every((partition) => partition.lag === 0n);
+};
+const drainStarted = performance.now();
+await waitFor('the accepted backlog to drain', drained, { timeoutMs: 600_000, intervalMs: 250 });
+console.log(
+  `\nbacklog of the accept rounds drained in ${((performance.now() - drainStarted) / 1000).toFixed(1)} s`,
+);
+
+const batchSize = 500;
+const batches = Math.ceil(e2eRequests / batchSize);
+const pool = new Pool(ingress.url, { connections: 8 });
+const started = performance.now();
+const batchIds: string[] = [];
+await Promise.all(
+  Array.from({ length: batches }, async (_, b) => {
+    const requests = Array.from({ length: batchSize }, (_, i) => ({
+      route: 'e2e',
+      method: 'GET',
+      path: `/ok/e2e-${b}-${i}`,
+    }));
+    const response = await pool.request({
+      path: '/v1/batches',
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...auth },
+      body: JSON.stringify({ requests }),
+    });
+    const body = (await response.body.json()) as { batchId: string };
+    batchIds.push(body.batchId);
+  }),
+);
+const submitted = performance.now();
+await waitFor(
+  'every batch to complete',
+  async () => {
+    for (const batchId of [...batchIds]) {
+      const response = await pool.request({ path: `/v1/batches/${batchId}`, method: 'GET', headers: auth });
+      const batch = (await response.body.json()) as { status: string };
+      if (batch.status !== 'completed') return false;
+      batchIds.splice(batchIds.indexOf(batchId), 1);
+    }
+    return true;
+  },
+  { timeoutMs: 600_000, intervalMs: 200 },
+);
+const elapsed = (performance.now() - started) / 1000;
+console.log(
+  `\nend to end: ${batches * batchSize} requests in ${batches} batches of ${batchSize}, submitted in ${((submitted - started) / 1000).toFixed(1)} s, all terminal after ${elapsed.toFixed(1)} s: ${((batches * batchSize) / elapsed).toFixed(0)} completed requests/s`,
+);
+await pool.close();
+await consumerAdmin.close();
+await Promise.all([ingress, ...others].map((service) => service.stop('SIGTERM')));
+await upstream.close();
+await kafka.stop();
+process.exit(0);

@@ -1,0 +1,232 @@
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { codecs, type StatusMessage, topicName } from '@sluice/contracts';
+import { hashApiKey } from '@sluice/gateway-config';
+import { type ConsumedRecord, createKafkaClient, type KafkaClient } from '@sluice/kafka';
+import {
+  type CallHandler,
+  type RecordingServer,
+  type ServiceName,
+  ServiceProcess,
+  serviceNames,
+  startRecordingServer,
+  uniqueName,
+  waitFor,
+} from '@sluice/testkit';
+
+export const tenantKeys = { acme: 'sk_e2e_acme_0123456789', globex: 'sk_e2e_globex_0123456789' };
+export const webhookSecret = 'whsec_c2x1aWNlLWUyZS13ZWJob29rLXNlY3JldC1hY21lLTAwMDE=';
+
+export function gatewayYaml(upstream: string): string {
+  return `
+version: 1
+tenants:
+  acme:
+    apiKeys: [{ id: acme-e2e, sha256: ${hashApiKey(tenantKeys.acme)} }]
+    routes: [e2e, e2e-slow]
+    webhookSecret: ${webhookSecret}
+    resultTopic: true
+  globex:
+    apiKeys: [{ id: globex-e2e, sha256: ${hashApiKey(tenantKeys.globex)} }]
+    routes: [e2e]
+routes:
+  e2e:
+    upstream: { targets: [{ url: "${upstream}/up" }] }
+    timeoutMs: 5000
+    concurrency: 64
+    retry: { maxAttempts: 4, baseDelayMs: 50, maxDelayMs: 200 }
+  e2e-slow:
+    upstream: { targets: [{ url: "${upstream}/up" }] }
+    timeoutMs: 300
+    retry: { maxAttempts: 2, baseDelayMs: 50, maxDelayMs: 100 }
+callbacks:
+  allowPrivateNetworks: true
+`;
+}
+
+export interface Stack {
+  prefix: string;
+  kafka: KafkaClient;
+  upstream: RecordingServer;
+  receiver: RecordingServer;
+  services: Record<ServiceName, ServiceProcess>;
+  ingress: string;
+  /** Stops one service (SIGTERM unless told) and starts a new process of it with the same settings. */
+  restart(name: ServiceName, signal?: NodeJS.Signals): Promise<void>;
+  stopService(name: ServiceName, signal?: NodeJS.Signals): Promise<void>;
+  startService(name: ServiceName): Promise<void>;
+  topic(id: Parameters<typeof topicName>[0]): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * The whole system as its clients meet it: an upstream and a webhook receiver (real HTTP servers), a gateway
+ * file pointing at them, and the four services as separate processes on the run's broker, on topics of their
+ * own (a unique prefix).
+ */
+export async function startStack(brokers: string, upstreamHandler: CallHandler): Promise<Stack> {
+  const prefix = `${uniqueName('e2e')}.`;
+  const upstream = await startRecordingServer(upstreamHandler);
+  const receiver = await startRecordingServer((_call, res) => {
+    res.writeHead(204);
+    res.end();
+  });
+  const dir = await mkdtemp(join(tmpdir(), 'sluice-e2e-'));
+  const configPath = join(dir, 'gateway.yaml');
+  await writeFile(configPath, gatewayYaml(upstream.url));
+  const env: Record<string, string> = {
+    KAFKA_BROKERS: brokers,
+    KAFKA_TOPIC_PREFIX: prefix,
+    KAFKA_TOPIC_PARTITIONS: '3',
+    SLUICE_GATEWAY_CONFIG: configPath,
+    LOG_LEVEL: 'warn',
+    DRAIN_TIMEOUT_MS: '2000',
+    AGGREGATOR_SWEEP_INTERVAL_MS: '200',
+    WEBHOOK_BASE_DELAY_MS: '100',
+    WEBHOOK_MAX_DELAY_MS: '500',
+    QUEUE_STATS_INTERVAL_MS: '500',
+  };
+  const services = {} as Record<ServiceName, ServiceProcess>;
+  const startService = async (name: ServiceName) => {
+    const service = await ServiceProcess.start({ name, env });
+    services[name] = service;
+    await service.waitReady(90_000);
+  };
+  const kafka = createKafkaClient('platformatic', {
+    brokers: brokers.split(','),
+    clientId: uniqueName('e2e-client'),
+  });
+  try {
+    for (const name of serviceNames) await startService(name);
+  } catch (error) {
+    await Promise.all(Object.values(services).map((service) => service.stop('SIGKILL')));
+    throw error;
+  }
+  const stopService = async (name: ServiceName, signal: NodeJS.Signals = 'SIGTERM') => {
+    const exit = await services[name].stop(signal);
+    if (signal === 'SIGTERM' && exit.code !== 0) {
+      throw new Error(`${name} exited ${exit.code} on SIGTERM:\n${services[name].output().slice(-4000)}`);
+    }
+  };
+  return {
+    prefix,
+    kafka,
+    upstream,
+    receiver,
+    services,
+    get ingress() {
+      return services.ingress.url;
+    },
+    restart: async (name, signal) => {
+      await stopService(name, signal);
+      await startService(name);
+    },
+    stopService,
+    startService,
+    topic: (id) => topicName(id, prefix),
+    stop: async () => {
+      await Promise.all(Object.values(services).map((service) => service.stop('SIGTERM')));
+      await upstream.close();
+      await receiver.close();
+    },
+  };
+}
+
+export async function api(
+  stack: Stack,
+  path: string,
+  init: {
+    method?: string;
+    json?: unknown;
+    headers?: Record<string, string>;
+    key?: string;
+    body?: string;
+  } = {},
+): Promise<Response> {
+  const headers: Record<string, string> = {
+    authorization: `Bearer ${init.key ?? tenantKeys.acme}`,
+    ...init.headers,
+  };
+  let body = init.body;
+  if (init.json !== undefined) {
+    body = JSON.stringify(init.json);
+    headers['content-type'] = 'application/json';
+  }
+  return await fetch(`${stack.ingress}${path}`, {
+    method: init.method ?? (body === undefined ? 'GET' : 'POST'),
+    headers,
+    ...(body !== undefined ? { body } : {}),
+  });
+}
+
+export interface StatusDocument {
+  id: string;
+  batchId: string;
+  status: string;
+  attempts: number;
+  result?: { status: number; headers: Record<string, string>; body?: string; bodyBase64?: string };
+  error?: { code: string; message: string };
+  timings: { acceptedAt: string; startedAt?: string; finishedAt?: string };
+}
+
+export async function statusOf(stack: Stack, id: string, wait?: number): Promise<StatusDocument> {
+  const response = await api(
+    stack,
+    `/v1/requests/${id}`,
+    wait ? { headers: { prefer: `wait=${wait}` } } : {},
+  );
+  if (response.status !== 200) throw new Error(`GET /v1/requests/${id} answered ${response.status}`);
+  return (await response.json()) as StatusDocument;
+}
+
+export async function terminalStatusOf(
+  stack: Stack,
+  id: string,
+  timeoutMs = 60_000,
+): Promise<StatusDocument> {
+  return await waitFor(
+    `request ${id} to be terminal`,
+    async () => {
+      const status = await statusOf(stack, id, 5);
+      return ['succeeded', 'failed', 'expired', 'dead'].includes(status.status) ? status : undefined;
+    },
+    { timeoutMs, intervalMs: 10 },
+  );
+}
+
+/** Every record of a topic so far, read with a group of its own from the beginning to the log end. */
+export async function readTopic(kafka: KafkaClient, topic: string): Promise<ConsumedRecord[]> {
+  const admin = kafka.admin();
+  const ranges = await admin.topicOffsets([topic]);
+  await admin.close();
+  const total = ranges.reduce((sum, range) => sum + Number(range.end - range.start), 0);
+  const records: ConsumedRecord[] = [];
+  if (total === 0) return records;
+  const consumer = kafka.consumer({
+    groupId: uniqueName('e2e-reader'),
+    topics: [topic],
+    fromBeginning: true,
+  });
+  await consumer.start({
+    onBatch: async (batch) => {
+      records.push(...batch.records);
+    },
+  });
+  await waitFor(`${total} records on ${topic}`, () => records.length >= total, { timeoutMs: 60_000 });
+  await consumer.close();
+  return records;
+}
+
+/** Every status record written per request id, in log order: the audit behind "exactly one terminal status". */
+export async function statusHistory(stack: Stack): Promise<Map<string, StatusMessage[]>> {
+  const history = new Map<string, StatusMessage[]>();
+  for (const record of await readTopic(stack.kafka, stack.topic('status'))) {
+    const decoded = codecs.status.decode(record);
+    if (!decoded.ok) throw new Error(`unreadable status record: ${decoded.detail}`);
+    const list = history.get(decoded.value.id) ?? [];
+    list.push(decoded.value);
+    history.set(decoded.value.id, list);
+  }
+  return history;
+}

@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import { groupName, isTerminal } from '@sluice/contracts';
+import { type ServiceName, waitFor } from '@sluice/testkit';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { api, type Stack, startStack, statusHistory, statusOf, terminalStatusOf } from '../src/harness.ts';
+import { callsTo, ScriptedUpstream } from '../src/upstream.ts';
+
+const upstream = new ScriptedUpstream();
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack(inject('kafkaBrokers'), upstream.handler);
+}, 180_000);
+afterAll(async () => {
+  await stack?.stop();
+});
+
+interface BatchDocument {
+  status: string;
+  total: number;
+  counts: Record<string, number>;
+}
+
+const terminalCount = (batch: BatchDocument) =>
+  ['succeeded', 'failed', 'expired', 'dead'].reduce((sum, status) => sum + (batch.counts[status] ?? 0), 0);
+
+async function batchOf(batchId: string): Promise<BatchDocument> {
+  return (await (await api(stack, `/v1/batches/${batchId}`)).json()) as BatchDocument;
+}
+
+describe('a service restarted in the middle of a batch of 1000', () => {
+  it.each(['batch-worker', 'aggregator', 'delivery', 'ingress'] satisfies ServiceName[])(
+    '%s: every request still reaches exactly one terminal status',
+    async (service) => {
+      const run = randomUUID().slice(0, 8);
+      const requests = Array.from({ length: 1000 }, (_, i) => ({
+        route: 'e2e',
+        method: 'GET',
+        path: `/slow/${run}-${i}/40`,
+      }));
+      const response = await api(stack, '/v1/batches', {
+        json: { requests, callback: { url: `${stack.receiver.url}/hooks/${run}` } },
+      });
+      expect(response.status).toBe(202);
+      const { batchId, ids } = (await response.json()) as { batchId: string; ids: string[] };
+      const before = await waitFor('the batch to be under way', async () => {
+        const batch = await batchOf(batchId);
+        return terminalCount(batch) >= 50 && batch;
+      });
+      expect(terminalCount(before)).toBeLessThan(1000);
+      await stack.restart(service);
+      const after = await waitFor(
+        'the batch to complete',
+        async () => {
+          const batch = await batchOf(batchId);
+          return batch.status === 'completed' && batch;
+        },
+        { timeoutMs: 120_000 },
+      );
+      expect(after).toMatchObject({ total: 1000, counts: { succeeded: 1000 } });
+
+      const history = await statusHistory(stack);
+      for (const id of ids) {
+        const statuses = history.get(id) ?? [];
+        const terminal = new Set(statuses.filter((s) => isTerminal(s.status)).map((s) => s.status));
+        expect([...terminal], `terminal statuses of ${id}`).toEqual(['succeeded']);
+        expect(statuses.at(-1)?.status, `last status record of ${id}`).toBe('succeeded');
+      }
+      await waitFor('the batch callback', () => stack.receiver.calls.some((c) => c.path === `/hooks/${run}`));
+    },
+  );
+});
+
+describe('deadlines', () => {
+  it('expires a request that waited past its deadline, and never sends it', async () => {
+    await stack.stopService('batch-worker');
+    const path = `/ok/${randomUUID().slice(0, 8)}`;
+    const response = await api(stack, '/v1/requests', {
+      json: { route: 'e2e', method: 'GET', path, deadlineMs: 1_000 },
+    });
+    const { id } = (await response.json()) as { id: string };
+    const expired = await terminalStatusOf(stack, id);
+    expect(expired).toMatchObject({ status: 'expired', attempts: 0, error: { code: 'DEADLINE_PASSED' } });
+    await stack.startService('batch-worker');
+    const admin = stack.kafka.admin();
+    await waitFor('the batch-workers to catch up', async () => {
+      const lag = await admin.groupLag(groupName('batchWorker', stack.prefix), [stack.topic('requests')]);
+      return lag.every((partition) => partition.lag === 0n);
+    });
+    await admin.close();
+    expect(callsTo(stack.upstream.calls, `/up${path}`)).toHaveLength(0);
+    expect((await statusOf(stack, id)).status).toBe('expired');
+  });
+});
