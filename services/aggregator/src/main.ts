@@ -39,14 +39,16 @@ runMain('aggregator', async () => {
       closedRetentionMs: env.AGGREGATOR_CLOSED_RETENTION_MS,
       orphanTimeoutMs: env.AGGREGATOR_ORPHAN_TIMEOUT_MS,
     },
+    onWriteError: (error, attempt) =>
+      ctx.logger.error({ err: error, attempt }, 'writing aggregated results failed; writing them again'),
   });
   await startConsumer(ctx, {
     group: 'aggregator',
     topics: ['results'],
     maxInFlight: env.AGGREGATOR_MAX_IN_FLIGHT,
+    // Records of one batch are folded in offset order by the aggregator's own per-batch queue, not chained
+    // here, so that they can be folded and written together.
     handle: aggregator.handle,
-    // Results of one batch share a record key (the batch id): folded one after another, in offset order.
-    orderingKey: (record) => record.key?.toString(),
     onAssigned: (partitions) => aggregator.assigned(partitions.map((tp) => tp.partition)),
     onRevoked: (partitions) => aggregator.revoked(partitions.map((tp) => tp.partition)),
   });

@@ -1,0 +1,115 @@
+import { parseGatewayConfig } from '@sluice/gateway-config';
+import { describe, expect, it } from 'vitest';
+import { canonicalJson, fingerprint, planBatch } from '../src/plan.ts';
+import { preferredWaitSeconds } from '../src/prefer.ts';
+import { HttpProblem } from '../src/problems.ts';
+import { estimate, nextDrainRate, pollAfterSeconds, sampleOf } from '../src/queue-stats.ts';
+import { gatewayYaml } from './harness.ts';
+
+describe('preferredWaitSeconds', () => {
+  it('reads wait among other preferences, and flags what is not a number', () => {
+    expect(preferredWaitSeconds(undefined)).toBeUndefined();
+    expect(preferredWaitSeconds('respond-async')).toBeUndefined();
+    expect(preferredWaitSeconds('respond-async, wait=10')).toBe(10);
+    expect(preferredWaitSeconds('Wait="5"')).toBe(5);
+    expect(preferredWaitSeconds('wait=soon')).toBe('invalid');
+    expect(preferredWaitSeconds('wait=-1')).toBe('invalid');
+  });
+});
+
+describe('queue estimates', () => {
+  const lag = (committed: bigint, lagValue: bigint) => ({
+    topic: 't',
+    partition: 0,
+    committed,
+    end: committed + lagValue,
+    lag: lagValue,
+  });
+
+  it('come from the sampled lag and the measured drain rate', () => {
+    const first = sampleOf([lag(100n, 50n), lag(200n, 50n)], 0);
+    const second = sampleOf([lag(150n, 100n), lag(250n, 100n)], 1_000);
+    expect(second).toEqual({ at: 1_000, lag: 200n, committed: 400n });
+    const rate = nextDrainRate(undefined, first, second);
+    expect(rate).toBe(100);
+    expect(estimate(second, rate)).toEqual({ position: 200, estimatedMs: 2_000 });
+  });
+
+  it('smooth the rate, ignore intervals that go backwards, and admit when no rate is known', () => {
+    const a = { at: 0, lag: 0n, committed: 0n };
+    const b = { at: 1_000, lag: 0n, committed: 1_000n };
+    expect(nextDrainRate(500, a, b, 0.5)).toBe(750);
+    expect(nextDrainRate(500, b, { ...a, at: 2_000 })).toBe(500);
+    expect(estimate({ at: 0, lag: 10n, committed: 0n }, undefined)).toEqual({
+      position: 10,
+      estimatedMs: null,
+    });
+    expect(estimate({ at: 0, lag: 0n, committed: 0n }, undefined)).toEqual({ position: 0, estimatedMs: 0 });
+  });
+
+  it('suggest polling between 1 and 60 seconds', () => {
+    expect(pollAfterSeconds(0)).toBe(1);
+    expect(pollAfterSeconds(4_200)).toBe(5);
+    expect(pollAfterSeconds(3_600_000)).toBe(60);
+    expect(pollAfterSeconds(null)).toBe(5);
+  });
+});
+
+describe('planBatch', () => {
+  const { config } = parseGatewayConfig(gatewayYaml);
+  const item = (overrides: Record<string, unknown> = {}) => ({
+    submitted: { route: 'echo', method: 'POST' as const, path: '/a', ...overrides },
+    jsonBody: false,
+  });
+
+  it('gives a single request its batch id as id, the route default deadline and a queued status', () => {
+    const plan = planBatch({
+      config,
+      tenant: 'acme',
+      items: [item()],
+      single: true,
+      now: 1_000,
+      batchId: 'b-1',
+    });
+    expect(plan.requests[0]?.message).toMatchObject({
+      id: 'b-1',
+      batchId: 'b-1',
+      deadlineAt: 1_000 + 86_400_000,
+      priority: 'normal',
+    });
+    expect(plan.requests[0]?.status).toMatchObject({ id: 'b-1', status: 'queued', single: true });
+    expect(plan.accepted).toMatchObject({ kind: 'accepted', ids: ['b-1'], single: true });
+  });
+
+  it('names the offending item of a batch', () => {
+    try {
+      planBatch({
+        config,
+        tenant: 'acme',
+        items: [item(), item({ route: 'private' })],
+        single: false,
+        now: 0,
+      });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(HttpProblem);
+      expect((error as HttpProblem).slug).toBe('forbidden');
+      expect((error as HttpProblem).message).toMatch(/^requests\.1: /);
+    }
+  });
+
+  it('refuses a deadline above the route maximum', () => {
+    expect(() =>
+      planBatch({ config, tenant: 'acme', items: [item({ deadlineMs: 90_000_000 })], single: true, now: 0 }),
+    ).toThrow(/deadlineMs must not exceed/);
+  });
+});
+
+describe('fingerprint', () => {
+  it('does not depend on field order, and differs by endpoint and content', () => {
+    expect(canonicalJson({ b: 1, a: [{ d: 1, c: 2 }] })).toBe('{"a":[{"c":2,"d":1}],"b":1}');
+    expect(fingerprint('request', { a: 1, b: 2 })).toBe(fingerprint('request', { b: 2, a: 1 }));
+    expect(fingerprint('request', { a: 1 })).not.toBe(fingerprint('batch', { a: 1 }));
+    expect(fingerprint('request', { a: 1 })).not.toBe(fingerprint('request', { a: 2 }));
+  });
+});
