@@ -3,6 +3,14 @@ export { currentSchemaVersion, recordHeaders, supportedSchemaVersions } from './
 export { isId, newId } from './ids.ts';
 export * from './messages/index.ts';
 export {
+  completionRecord,
+  type OutgoingRecord,
+  progressRecord,
+  requestRecord,
+  statusRecord,
+  webhookRetryRecord,
+} from './records.ts';
+export {
   consumerGroups,
   groupName,
   type TopicDeclaration,

@@ -1,11 +1,10 @@
 import {
-  type BatchCompletion,
   type BatchState,
   codecs,
+  completionRecord,
   type ProgressMessage,
-  type RequestCompletion,
-  recordHeaders,
   type StatusMessage,
+  statusRecord,
 } from '@sluice/contracts';
 import type { ConsumedRecord, Producer, ProducerRecord } from '@sluice/kafka';
 import { deadLetterRecord } from '@sluice/runtime';
@@ -184,41 +183,12 @@ export class Aggregator {
       records.push(changelog.record);
       next = changelog.next;
     }
-    for (const status of transition.statuses) records.push(this.#statusRecord(status));
-    for (const completion of transition.completions) records.push(this.#completionRecord(completion));
+    for (const status of transition.statuses) records.push(statusRecord(this.#deps.topics.status, status));
+    for (const completion of transition.completions) {
+      records.push(completionRecord(this.#deps.topics.completions, completion));
+    }
     await this.#deps.producer.send(records);
     if (next !== undefined) this.#deps.store.commitLocal(batchId, partition, next);
-  }
-
-  #statusRecord(status: StatusMessage): ProducerRecord {
-    const encoded = codecs.status.encode(status);
-    return {
-      topic: this.#deps.topics.status,
-      key: status.id,
-      value: encoded.value,
-      headers: {
-        ...encoded.headers,
-        [recordHeaders.requestId]: status.id,
-        [recordHeaders.batchId]: status.batchId,
-        [recordHeaders.tenant]: status.tenant,
-      },
-    };
-  }
-
-  #completionRecord(completion: RequestCompletion | BatchCompletion): ProducerRecord {
-    const encoded = codecs.completion.encode(completion);
-    return {
-      topic: this.#deps.topics.completions,
-      key: completion.batchId,
-      value: encoded.value,
-      headers: {
-        ...encoded.headers,
-        [recordHeaders.batchId]: completion.batchId,
-        [recordHeaders.tenant]: completion.tenant,
-        [recordHeaders.kind]: completion.kind,
-        ...(completion.kind === 'request' ? { [recordHeaders.requestId]: completion.id } : {}),
-      },
-    };
   }
 
   async #locked(batchId: string, work: () => Promise<void>): Promise<void> {

@@ -3,9 +3,9 @@ import {
   codecs,
   type FinishedMessage,
   type HttpResult,
+  progressRecord,
   type RequestMessage,
-  recordHeaders,
-  requestRecordKey,
+  requestRecord,
   type TerminalStatus,
 } from '@sluice/contracts';
 import type { GatewayConfig, RouteConfig } from '@sluice/gateway-config';
@@ -143,7 +143,7 @@ export class RequestHandler {
         }
         const notBefore = this.#now() + decision.delayMs;
         if (request.key === undefined) {
-          await this.#send([this.#retry({ ...request, attempts }, notBefore)]);
+          await this.#send([requestRecord(this.#deps.topics.retries, { ...request, attempts }, notBefore)]);
           return;
         }
         await waitUntil(notBefore, signal);
@@ -182,11 +182,7 @@ export class RequestHandler {
   }
 
   #started(request: RequestMessage, startedAt: number): ProducerRecord {
-    return this.#progress(
-      request,
-      'started',
-      codecs.progress.encode({ kind: 'started', ...refOf(request), startedAt }),
-    );
+    return progressRecord(this.#deps.topics.results, { kind: 'started', ...refOf(request), startedAt });
   }
 
   #finished(
@@ -209,35 +205,7 @@ export class RequestHandler {
       ...(extra.startedAt !== undefined ? { startedAt: extra.startedAt } : {}),
       finishedAt: this.#now(),
     };
-    return this.#progress(request, 'finished', codecs.progress.encode(message));
-  }
-
-  #progress(
-    request: RequestMessage,
-    kind: string,
-    encoded: { value: Buffer; headers: Record<string, string> },
-  ): ProducerRecord {
-    return {
-      topic: this.#deps.topics.results,
-      key: request.batchId,
-      value: encoded.value,
-      headers: { ...encoded.headers, ...idHeaders(request), [recordHeaders.kind]: kind },
-    };
-  }
-
-  #retry(request: RequestMessage, notBefore: number): ProducerRecord {
-    const encoded = codecs.request.encode(request);
-    return {
-      topic: this.#deps.topics.retries,
-      key: requestRecordKey(request),
-      value: encoded.value,
-      headers: {
-        ...encoded.headers,
-        ...idHeaders(request),
-        [recordHeaders.kind]: 'request',
-        [recordHeaders.notBefore]: String(notBefore),
-      },
-    };
+    return progressRecord(this.#deps.topics.results, message);
   }
 
   #deadLetter(
@@ -269,14 +237,6 @@ function refOf(request: RequestMessage) {
     route: request.route,
     acceptedAt: request.acceptedAt,
     ...(request.idempotency !== undefined ? { idempotency: request.idempotency } : {}),
-  };
-}
-
-function idHeaders(request: RequestMessage): Record<string, string> {
-  return {
-    [recordHeaders.requestId]: request.id,
-    [recordHeaders.batchId]: request.batchId,
-    [recordHeaders.tenant]: request.tenant,
   };
 }
 

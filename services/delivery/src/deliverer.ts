@@ -2,11 +2,11 @@ import {
   type Attempt,
   type CompletionMessage,
   codecs,
-  recordHeaders,
   tenantResultTopicName,
+  webhookRetryRecord,
 } from '@sluice/contracts';
 import type { GatewayConfig } from '@sluice/gateway-config';
-import type { ConsumedRecord, Producer, ProducerRecord } from '@sluice/kafka';
+import type { ConsumedRecord, Producer } from '@sluice/kafka';
 import { deadLetterRecord, notBeforeOf, waitUntil } from '@sluice/runtime';
 import { backoffDelayMs, retryAfterMs } from '@sluice/upstream';
 import { messageIdOf, resultTopicRecord, webhookPayload } from './events.ts';
@@ -107,7 +107,9 @@ export class Deliverer {
         backoffDelayMs(attempts.length, policy),
         outcome.kind === 'response' ? (retryAfterMs(outcome.retryAfter, this.#now()) ?? 0) : 0,
       );
-      await this.#deps.producer.send([this.#retryRecord(completion, attempts, this.#now() + delay)]);
+      await this.#deps.producer.send([
+        webhookRetryRecord(this.#deps.topics.webhookRetries, { completion, attempts }, this.#now() + delay),
+      ]);
       return;
     }
     const detail =
@@ -127,22 +129,6 @@ export class Deliverer {
         now: this.#now(),
       }),
     ]);
-  }
-
-  #retryRecord(completion: CompletionMessage, attempts: Attempt[], notBefore: number): ProducerRecord {
-    const encoded = codecs.webhookRetry.encode({ completion, attempts });
-    return {
-      topic: this.#deps.topics.webhookRetries,
-      key: completion.batchId,
-      value: encoded.value,
-      headers: {
-        ...encoded.headers,
-        [recordHeaders.batchId]: completion.batchId,
-        [recordHeaders.tenant]: completion.tenant,
-        [recordHeaders.notBefore]: String(notBefore),
-        ...(completion.kind === 'request' ? { [recordHeaders.requestId]: completion.id } : {}),
-      },
-    };
   }
 
   async #poison(

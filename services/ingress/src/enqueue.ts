@@ -1,4 +1,4 @@
-import { codecs, recordHeaders, requestRecordKey, type StatusMessage } from '@sluice/contracts';
+import { progressRecord, requestRecord, statusRecord } from '@sluice/contracts';
 import type { Producer, ProducerRecord } from '@sluice/kafka';
 import type { IdempotencyScope, StateStore } from '@sluice/state';
 import type { PlannedBatch } from './plan.ts';
@@ -84,32 +84,9 @@ export class Enqueuer {
   async #produce(batch: PlannedBatch): Promise<void> {
     const records: ProducerRecord[] = [];
     for (const { message, status } of batch.requests) {
-      const ids = {
-        [recordHeaders.requestId]: message.id,
-        [recordHeaders.batchId]: message.batchId,
-        [recordHeaders.tenant]: message.tenant,
-      };
-      const request = codecs.request.encode(message);
-      records.push({
-        topic: this.#topics.requests,
-        key: requestRecordKey(message),
-        value: request.value,
-        headers: { ...request.headers, ...ids, [recordHeaders.kind]: 'request' },
-      });
-      records.push(statusRecord(this.#topics.status, status));
+      records.push(requestRecord(this.#topics.requests, message), statusRecord(this.#topics.status, status));
     }
-    const accepted = codecs.progress.encode(batch.accepted);
-    records.push({
-      topic: this.#topics.results,
-      key: batch.batchId,
-      value: accepted.value,
-      headers: {
-        ...accepted.headers,
-        [recordHeaders.batchId]: batch.batchId,
-        [recordHeaders.tenant]: batch.accepted.tenant,
-        [recordHeaders.kind]: 'accepted',
-      },
-    });
+    records.push(progressRecord(this.#topics.results, batch.accepted));
     try {
       await this.#producer.send(records);
     } catch (cause) {
@@ -122,19 +99,4 @@ export class Enqueuer {
     // This replica answers lookups of what it accepted at once; the others catch up from the status topic.
     await this.#store.applyStatuses(batch.requests.map((r) => r.status));
   }
-}
-
-export function statusRecord(topic: string, status: StatusMessage): ProducerRecord {
-  const encoded = codecs.status.encode(status);
-  return {
-    topic,
-    key: status.id,
-    value: encoded.value,
-    headers: {
-      ...encoded.headers,
-      [recordHeaders.requestId]: status.id,
-      [recordHeaders.batchId]: status.batchId,
-      [recordHeaders.tenant]: status.tenant,
-    },
-  };
 }
