@@ -3,6 +3,7 @@ export { currentSchemaVersion, recordHeaders, supportedSchemaVersions } from './
 export { isId, newId } from './ids.ts';
 export * from './messages/index.ts';
 export {
+  type CarriedHeaders,
   completionRecord,
   type OutgoingRecord,
   progressRecord,
@@ -25,3 +26,4 @@ export {
   topicName,
   topicSpecifications,
 } from './topics.ts';
+export { childTraceparent, traceHeadersOf } from './trace-context.ts';

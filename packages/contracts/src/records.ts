@@ -24,8 +24,16 @@ function ids(requestId: string | undefined, batchId: string, tenant: string): Re
   };
 }
 
+/** Trace context (and other headers) a producer carries over from what it is handling. */
+export type CarriedHeaders = Record<string, string>;
+
 /** A request on the request topic, or on the retry topic with its not-before time. Keyed by ordering key or id. */
-export function requestRecord(topic: string, request: RequestMessage, notBefore?: number): OutgoingRecord {
+export function requestRecord(
+  topic: string,
+  request: RequestMessage,
+  carried: CarriedHeaders = {},
+  notBefore?: number,
+): OutgoingRecord {
   const encoded = codecs.request.encode(request);
   return {
     topic,
@@ -33,6 +41,7 @@ export function requestRecord(topic: string, request: RequestMessage, notBefore?
     value: encoded.value,
     headers: {
       ...encoded.headers,
+      ...carried,
       ...ids(request.id, request.batchId, request.tenant),
       [recordHeaders.kind]: 'request',
       ...(notBefore !== undefined ? { [recordHeaders.notBefore]: String(notBefore) } : {}),
@@ -41,7 +50,11 @@ export function requestRecord(topic: string, request: RequestMessage, notBefore?
 }
 
 /** Progress for the aggregator, keyed by batch id so that a batch's records share a partition. */
-export function progressRecord(topic: string, message: ProgressMessage): OutgoingRecord {
+export function progressRecord(
+  topic: string,
+  message: ProgressMessage,
+  carried: CarriedHeaders = {},
+): OutgoingRecord {
   const encoded = codecs.progress.encode(message);
   return {
     topic,
@@ -49,6 +62,7 @@ export function progressRecord(topic: string, message: ProgressMessage): Outgoin
     value: encoded.value,
     headers: {
       ...encoded.headers,
+      ...carried,
       ...ids(message.kind === 'accepted' ? undefined : message.id, message.batchId, message.tenant),
       [recordHeaders.kind]: message.kind,
     },
@@ -56,18 +70,26 @@ export function progressRecord(topic: string, message: ProgressMessage): Outgoin
 }
 
 /** A status on the compacted status topic, keyed by request id. */
-export function statusRecord(topic: string, status: StatusMessage): OutgoingRecord {
+export function statusRecord(
+  topic: string,
+  status: StatusMessage,
+  carried: CarriedHeaders = {},
+): OutgoingRecord {
   const encoded = codecs.status.encode(status);
   return {
     topic,
     key: status.id,
     value: encoded.value,
-    headers: { ...encoded.headers, ...ids(status.id, status.batchId, status.tenant) },
+    headers: { ...encoded.headers, ...carried, ...ids(status.id, status.batchId, status.tenant) },
   };
 }
 
 /** A completion for delivery, keyed by batch id. */
-export function completionRecord(topic: string, completion: CompletionMessage): OutgoingRecord {
+export function completionRecord(
+  topic: string,
+  completion: CompletionMessage,
+  carried: CarriedHeaders = {},
+): OutgoingRecord {
   const encoded = codecs.completion.encode(completion);
   return {
     topic,
@@ -75,6 +97,7 @@ export function completionRecord(topic: string, completion: CompletionMessage): 
     value: encoded.value,
     headers: {
       ...encoded.headers,
+      ...carried,
       ...ids(
         completion.kind === 'request' ? completion.id : undefined,
         completion.batchId,
@@ -90,6 +113,7 @@ export function webhookRetryRecord(
   topic: string,
   retry: WebhookRetryMessage,
   notBefore: number,
+  carried: CarriedHeaders = {},
 ): OutgoingRecord {
   const { completion } = retry;
   const encoded = codecs.webhookRetry.encode(retry);
@@ -99,6 +123,7 @@ export function webhookRetryRecord(
     value: encoded.value,
     headers: {
       ...encoded.headers,
+      ...carried,
       ...ids(
         completion.kind === 'request' ? completion.id : undefined,
         completion.batchId,

@@ -108,10 +108,11 @@ describe('the transparent form', () => {
 describe('delivery', () => {
   it('sends a Standard Webhooks-signed callback that verifies with the tenant secret', async () => {
     const callbackPath = `/hooks/${token()}`;
-    const { body } = await submit({
-      path: `/ok/${token()}`,
-      callback: { url: `${stack.receiver.url}${callbackPath}` },
-    });
+    const traceId = randomUUID().replaceAll('-', '');
+    const { body } = await submit(
+      { path: `/ok/${token()}`, callback: { url: `${stack.receiver.url}${callbackPath}` } },
+      { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
+    );
     const call = await waitFor('the webhook', () =>
       stack.receiver.calls.find((c) => c.path === callbackPath),
     );
@@ -123,6 +124,8 @@ describe('delivery', () => {
     expect(payload.type).toBe('request.completed');
     expect(payload.data).toMatchObject({ id: body.id, status: 'succeeded', result: { status: 200 } });
     expect(headers['webhook-id']).toBe(`msg_request_${body.id}`);
+    // The client's trace continues through all four services into the webhook call.
+    expect(headers.traceparent).toMatch(new RegExp(`^00-${traceId}-[0-9a-f]{16}-01$`));
     expect(() =>
       new Webhook('whsec_d3JvbmctZTJlLXdlYmhvb2stc2VjcmV0LWdsb2JleA==').verify(call.body, headers),
     ).toThrow();

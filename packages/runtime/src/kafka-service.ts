@@ -37,6 +37,11 @@ export interface ServiceContext {
   topic(id: TopicId): string;
   /** A group of this process alone for reading a table (a whole compacted topic); unique per start. */
   tableGroup(table: string): string;
+  /**
+   * Marks start-up complete. Until then /readyz answers 503 even when every check added so far passes, because
+   * checks of later start-up steps (a second consumer, say) are not added yet.
+   */
+  markStarted(): void;
 }
 
 /**
@@ -48,6 +53,8 @@ export function createServiceContext(name: string, env: ServiceEnv): ServiceCont
   const logger = createLogger(name, env.LOG_LEVEL, instance);
   const kafka = createKafkaClient(env.KAFKA_CLIENT, kafkaConnectionFrom(env, instance));
   const readiness = new Readiness();
+  let started = false;
+  readiness.add({ name: 'startupComplete', ready: () => started });
   const shutdown = new Shutdown({ logger, timeoutMs: env.SHUTDOWN_TIMEOUT_MS });
   shutdown.add('intake', 'readiness off', async () => readiness.markShuttingDown());
   return {
@@ -59,6 +66,10 @@ export function createServiceContext(name: string, env: ServiceEnv): ServiceCont
     readiness,
     shutdown,
     topic: (id) => topicName(id, env.KAFKA_TOPIC_PREFIX),
+    markStarted: () => {
+      started = true;
+      logger.info('ready');
+    },
     tableGroup: (table) =>
       tableReaderGroupName(table, `${instance}.${randomBytes(4).toString('hex')}`, env.KAFKA_TOPIC_PREFIX),
   };

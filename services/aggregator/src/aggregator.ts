@@ -1,10 +1,15 @@
 import {
+  type BatchCompletion,
   type BatchState,
+  type CarriedHeaders,
   codecs,
   completionRecord,
   type ProgressMessage,
+  type RequestCompletion,
+  recordHeaders,
   type StatusMessage,
   statusRecord,
+  traceHeadersOf,
 } from '@sluice/contracts';
 import type { ConsumedRecord, Producer, ProducerRecord } from '@sluice/kafka';
 import { deadLetterRecord } from '@sluice/runtime';
@@ -29,6 +34,8 @@ export interface AggregatorDeps {
 
 interface Pending {
   message: ProgressMessage;
+  /** Trace context of the record, carried onto what it causes. */
+  carried: CarriedHeaders;
   offset: bigint;
   partition: number;
   signal: AbortSignal;
@@ -73,8 +80,9 @@ export class Aggregator {
     const message: ProgressMessage = decoded.value;
     await new Promise<void>((resolve, reject) => {
       const queue = this.#queued.get(message.batchId);
-      const pending = {
+      const pending: Pending = {
         message,
+        carried: traceHeadersOf(record.headers),
         offset: record.offset,
         partition: record.partition,
         signal,
@@ -125,18 +133,19 @@ export class Aggregator {
     await this.#locked(batchId, async () => {
       let state = this.#deps.store.get(batchId);
       let changed: BatchState | null | undefined;
-      const statuses: StatusMessage[] = [];
-      const completions: Transition['completions'] = [];
+      const outputs: Output[] = [];
       for (const item of taken) {
         const transition = applyProgress(state, item.message, item.offset, this.#now());
         if (transition.state !== undefined) {
-          changed = transition.state;
-          state = transition.state ?? undefined;
+          changed =
+            transition.state !== null && item.message.kind === 'accepted'
+              ? { ...transition.state, ...pickTraceparent(item.carried) }
+              : transition.state;
+          state = changed ?? undefined;
         }
-        statuses.push(...transition.statuses);
-        completions.push(...transition.completions);
+        outputs.push(...outputsOf(transition, item.carried));
       }
-      await this.#write(batchId, (taken[0] as Pending).partition, { state: changed, statuses, completions });
+      await this.#write(batchId, (taken[0] as Pending).partition, changed, outputs);
     });
   }
 
@@ -163,29 +172,34 @@ export class Aggregator {
         const partition = this.#deps.store.partitionOf(batchId);
         if (partition === undefined || !owned.has(partition)) return;
         written += 1;
-        await this.#write(batchId, partition, transition);
+        const carried =
+          state.traceparent === undefined ? {} : traceHeadersOf({ traceparent: state.traceparent });
+        await this.#write(batchId, partition, transition.state, outputsOf(transition, carried));
       });
     }
     return written;
   }
 
-  async #write(batchId: string, partition: number, transition: Transition): Promise<void> {
-    if (
-      transition.state === undefined &&
-      transition.statuses.length === 0 &&
-      transition.completions.length === 0
-    )
-      return;
+  async #write(
+    batchId: string,
+    partition: number,
+    state: BatchState | null | undefined,
+    outputs: Output[],
+  ): Promise<void> {
+    if (state === undefined && outputs.length === 0) return;
     const records: ProducerRecord[] = [];
     let next: BatchState | null | undefined;
-    if (transition.state !== undefined) {
-      const changelog = this.#deps.store.changelogRecord(batchId, partition, transition.state);
+    if (state !== undefined) {
+      const changelog = this.#deps.store.changelogRecord(batchId, partition, state);
       records.push(changelog.record);
       next = changelog.next;
     }
-    for (const status of transition.statuses) records.push(statusRecord(this.#deps.topics.status, status));
-    for (const completion of transition.completions) {
-      records.push(completionRecord(this.#deps.topics.completions, completion));
+    for (const output of outputs) {
+      records.push(
+        output.kind === 'status'
+          ? statusRecord(this.#deps.topics.status, output.message, output.carried)
+          : completionRecord(this.#deps.topics.completions, output.message, output.carried),
+      );
     }
     await this.#deps.producer.send(records);
     if (next !== undefined) this.#deps.store.commitLocal(batchId, partition, next);
@@ -217,4 +231,20 @@ function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
     }
     signal?.addEventListener('abort', done, { once: true });
   });
+}
+
+type Output =
+  | { kind: 'status'; message: StatusMessage; carried: CarriedHeaders }
+  | { kind: 'completion'; message: RequestCompletion | BatchCompletion; carried: CarriedHeaders };
+
+function outputsOf(transition: Transition, carried: CarriedHeaders): Output[] {
+  return [
+    ...transition.statuses.map((message) => ({ kind: 'status' as const, message, carried })),
+    ...transition.completions.map((message) => ({ kind: 'completion' as const, message, carried })),
+  ];
+}
+
+function pickTraceparent(carried: CarriedHeaders): { traceparent?: string } {
+  const traceparent = carried[recordHeaders.traceparent];
+  return traceparent === undefined ? {} : { traceparent };
 }

@@ -64,5 +64,5 @@ runMain('aggregator', async () => {
       });
   }, env.AGGREGATOR_SWEEP_INTERVAL_MS);
   ctx.shutdown.add('intake', 'stop batch sweep', async () => clearInterval(sweeper));
-  ctx.logger.info('ready');
+  ctx.markStarted();
 });

@@ -50,5 +50,5 @@ runMain('batch-worker', async () => {
     handle: handler.handle,
     orderingKey,
   });
-  ctx.logger.info('ready');
+  ctx.markStarted();
 });

@@ -1,5 +1,6 @@
 import {
   type Attempt,
+  type CarriedHeaders,
   codecs,
   type FinishedMessage,
   type HttpResult,
@@ -7,6 +8,7 @@ import {
   type RequestMessage,
   requestRecord,
   type TerminalStatus,
+  traceHeadersOf,
 } from '@sluice/contracts';
 import type { GatewayConfig, RouteConfig } from '@sluice/gateway-config';
 import type { ConsumedRecord, Producer, ProducerRecord } from '@sluice/kafka';
@@ -61,6 +63,7 @@ export class RequestHandler {
       return;
     }
     const request = decoded.value;
+    const carried = traceHeadersOf(record.headers);
     if (record.topic === this.#deps.topics.retries) await waitUntil(notBeforeOf(record), signal);
     const route = this.#deps.gateway().routes[request.route];
     if (route === undefined) {
@@ -72,19 +75,20 @@ export class RequestHandler {
           request.attempts,
           request,
         ),
-        this.#finished(request, 'dead', request.attempts, {
+        this.#finished(request, carried, 'dead', request.attempts, {
           error: { code: 'ROUTE_UNKNOWN', message: `route "${request.route}" is not configured` },
         }),
       ]);
       return;
     }
-    await this.#process(record, request, route, signal);
+    await this.#process(record, request, route, carried, signal);
   };
 
   async #process(
     record: ConsumedRecord,
     request: RequestMessage,
     route: RouteConfig,
+    carried: CarriedHeaders,
     signal: AbortSignal,
   ): Promise<void> {
     const attempts = [...request.attempts];
@@ -95,11 +99,11 @@ export class RequestHandler {
         const now = this.#now();
         if (now >= request.deadlineAt) {
           await this.#send([
-            this.#finished(request, 'expired', attempts, { error: deadlinePassed(request) }),
+            this.#finished(request, carried, 'expired', attempts, { error: deadlinePassed(request) }),
           ]);
           return;
         }
-        if (attempts.length === 0) pending.push(this.#send([this.#started(request, now)]));
+        if (attempts.length === 0) pending.push(this.#send([this.#started(request, carried, now)]));
         const { outcome, target } = await this.#call(request, route, signal);
         signal.throwIfAborted();
         const attempt = attemptOf(attempts.length + 1, now, outcome, target);
@@ -109,7 +113,7 @@ export class RequestHandler {
         const error = outcome.kind === 'error' ? { code: outcome.code, message: outcome.message } : undefined;
         if (verdict !== 'retry') {
           await this.#send([
-            this.#finished(request, verdict === 'success' ? 'succeeded' : 'failed', attempts, {
+            this.#finished(request, carried, verdict === 'success' ? 'succeeded' : 'failed', attempts, {
               result,
               error,
               startedAt: startedAt ?? now,
@@ -137,13 +141,19 @@ export class RequestHandler {
               : `all ${attempts.length} tries failed`;
           await this.#send([
             this.#deadLetter(record, 'retries-exhausted', detail, attempts, request),
-            this.#finished(request, 'dead', attempts, { result, error, startedAt: startedAt ?? now }),
+            this.#finished(request, carried, 'dead', attempts, {
+              result,
+              error,
+              startedAt: startedAt ?? now,
+            }),
           ]);
           return;
         }
         const notBefore = this.#now() + decision.delayMs;
         if (request.key === undefined) {
-          await this.#send([requestRecord(this.#deps.topics.retries, { ...request, attempts }, notBefore)]);
+          await this.#send([
+            requestRecord(this.#deps.topics.retries, { ...request, attempts }, carried, notBefore),
+          ]);
           return;
         }
         await waitUntil(notBefore, signal);
@@ -181,12 +191,17 @@ export class RequestHandler {
     return this.#deps.producer.send(records);
   }
 
-  #started(request: RequestMessage, startedAt: number): ProducerRecord {
-    return progressRecord(this.#deps.topics.results, { kind: 'started', ...refOf(request), startedAt });
+  #started(request: RequestMessage, carried: CarriedHeaders, startedAt: number): ProducerRecord {
+    return progressRecord(
+      this.#deps.topics.results,
+      { kind: 'started', ...refOf(request), startedAt },
+      carried,
+    );
   }
 
   #finished(
     request: RequestMessage,
+    carried: CarriedHeaders,
     status: TerminalStatus,
     attempts: Attempt[],
     extra: {
@@ -205,7 +220,7 @@ export class RequestHandler {
       ...(extra.startedAt !== undefined ? { startedAt: extra.startedAt } : {}),
       finishedAt: this.#now(),
     };
-    return progressRecord(this.#deps.topics.results, message);
+    return progressRecord(this.#deps.topics.results, message, carried);
   }
 
   #deadLetter(

@@ -1,8 +1,10 @@
 import {
   type Attempt,
+  type CarriedHeaders,
   type CompletionMessage,
   codecs,
   tenantResultTopicName,
+  traceHeadersOf,
   webhookRetryRecord,
 } from '@sluice/contracts';
 import type { GatewayConfig } from '@sluice/gateway-config';
@@ -50,11 +52,12 @@ export class Deliverer {
   }
 
   handle = async (record: ConsumedRecord, signal: AbortSignal): Promise<void> => {
+    const carried = traceHeadersOf(record.headers);
     if (record.topic === this.#deps.topics.webhookRetries) {
       const decoded = codecs.webhookRetry.decode(record);
       if (!decoded.ok) return this.#poison(record, decoded.reason, decoded.detail);
       await waitUntil(notBeforeOf(record), signal);
-      await this.#webhook(record, decoded.value.completion, decoded.value.attempts);
+      await this.#webhook(record, carried, decoded.value.completion, decoded.value.attempts);
       return;
     }
     const decoded = codecs.completion.decode(record);
@@ -63,13 +66,22 @@ export class Deliverer {
     const tenant = this.#deps.gateway().tenants[completion.tenant];
     if (tenant?.resultTopic) {
       await this.#deps.producer.send([
-        resultTopicRecord(tenantResultTopicName(completion.tenant, this.#deps.topics.prefix), completion),
+        resultTopicRecord(
+          tenantResultTopicName(completion.tenant, this.#deps.topics.prefix),
+          completion,
+          carried,
+        ),
       ]);
     }
-    if (completion.callback !== undefined) await this.#webhook(record, completion, []);
+    if (completion.callback !== undefined) await this.#webhook(record, carried, completion, []);
   };
 
-  async #webhook(record: ConsumedRecord, completion: CompletionMessage, previous: Attempt[]): Promise<void> {
+  async #webhook(
+    record: ConsumedRecord,
+    carried: CarriedHeaders,
+    completion: CompletionMessage,
+    previous: Attempt[],
+  ): Promise<void> {
     const url = completion.callback?.url;
     if (url === undefined) return;
     const secret = this.#deps.gateway().tenants[completion.tenant]?.webhookSecret;
@@ -89,6 +101,7 @@ export class Deliverer {
             secret,
             messageId: messageIdOf(completion),
             payload: webhookPayload(completion, new Date(startedAt)),
+            trace: carried,
           });
     attempts.push({
       number: attempts.length + 1,
@@ -108,7 +121,12 @@ export class Deliverer {
         outcome.kind === 'response' ? (retryAfterMs(outcome.retryAfter, this.#now()) ?? 0) : 0,
       );
       await this.#deps.producer.send([
-        webhookRetryRecord(this.#deps.topics.webhookRetries, { completion, attempts }, this.#now() + delay),
+        webhookRetryRecord(
+          this.#deps.topics.webhookRetries,
+          { completion, attempts },
+          this.#now() + delay,
+          carried,
+        ),
       ]);
       return;
     }

@@ -69,5 +69,5 @@ runMain('delivery', async () => {
     maxInFlight: env.WEBHOOK_RETRY_MAX_IN_FLIGHT,
     handle: deliverer.handle,
   });
-  ctx.logger.info('ready');
+  ctx.markStarted();
 });

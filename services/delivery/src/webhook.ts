@@ -14,6 +14,8 @@ export interface WebhookRequest {
   /** `webhook-id`: the same for every try of one message, so that receivers can drop repeats. */
   messageId: string;
   payload: string;
+  /** W3C trace context headers sent with the call, so the receiver can join the request's trace. */
+  trace?: Record<string, string>;
 }
 
 /**
@@ -78,6 +80,7 @@ export class WebhookSender {
         method: 'POST',
         dispatcher: this.#agent,
         headers: {
+          ...webhook.trace,
           'content-type': 'application/json',
           'user-agent': 'Sluice-Webhooks/1',
           'webhook-id': webhook.messageId,

@@ -1,4 +1,4 @@
-import { isTerminal, type StatusMessage } from '@sluice/contracts';
+import { childTraceparent, isTerminal, type StatusMessage } from '@sluice/contracts';
 import type { Readiness } from '@sluice/runtime';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { type Principal, requireScope, tenantOf } from './auth.ts';
@@ -63,6 +63,7 @@ export function createApp(deps: AppDeps): Express {
       headerIdempotencyKey: req.get('idempotency-key'),
       enqueuer: deps.enqueuer,
       now: (deps.now ?? Date.now)(),
+      trace: traceOf(req),
     });
     await answerRequest(req, res, deps, outcome.id, wait, outcome.replayed);
   });
@@ -85,6 +86,7 @@ export function createApp(deps: AppDeps): Express {
       enqueuer: deps.enqueuer,
       lookups: deps.lookups,
       now: (deps.now ?? Date.now)(),
+      trace: traceOf(req),
     });
     const statusUrl = `/v1/batches/${outcome.batchId}`;
     if (outcome.replayed) res.set('idempotent-replayed', 'true');
@@ -119,6 +121,7 @@ export function createApp(deps: AppDeps): Express {
       config: deps.gateway().config,
       enqueuer: deps.enqueuer,
       now: (deps.now ?? Date.now)(),
+      trace: traceOf(req),
     });
     res.set('sluice-request-id', outcome.id);
     if (wait !== undefined && wait > 0) {
@@ -203,6 +206,15 @@ function answerWithUpstreamResult(res: Response, status: StatusMessage): void {
       ? Buffer.from(result.bodyBase64, 'base64')
       : Buffer.from(result.body ?? '');
   res.status(result.status).end(body);
+}
+
+/** The trace context the records of this HTTP request carry: a child of the client's, or a new trace. */
+function traceOf(req: Request): Record<string, string> {
+  const tracestate = req.get('tracestate');
+  return {
+    traceparent: childTraceparent(req.get('traceparent')),
+    ...(tracestate !== undefined ? { tracestate } : {}),
+  };
 }
 
 function waitSeconds(req: Request, deps: AppDeps): number | undefined {

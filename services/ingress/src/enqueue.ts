@@ -1,4 +1,4 @@
-import { progressRecord, requestRecord, statusRecord } from '@sluice/contracts';
+import { type CarriedHeaders, progressRecord, requestRecord, statusRecord } from '@sluice/contracts';
 import type { Producer, ProducerRecord } from '@sluice/kafka';
 import type { IdempotencyScope, StateStore } from '@sluice/state';
 import type { PlannedBatch } from './plan.ts';
@@ -43,10 +43,10 @@ export class Enqueuer {
   }
 
   /** Enqueues a planned batch, or finds the original of a repeated idempotency key (the batch's own). */
-  async enqueue(batch: PlannedBatch): Promise<EnqueueOutcome> {
+  async enqueue(batch: PlannedBatch, trace: CarriedHeaders = {}): Promise<EnqueueOutcome> {
     const idempotency = batch.requests[0]?.message.idempotency;
     if (idempotency === undefined) {
-      await this.#produce(batch);
+      await this.#produce(batch, trace);
       return { kind: 'accepted', batch };
     }
     const scope: IdempotencyScope = { tenant: batch.accepted.tenant, key: idempotency.key };
@@ -64,7 +64,7 @@ export class Enqueuer {
       });
     }
     if (claim.outcome === 'existing') return { kind: 'duplicate', id: claim.id };
-    const producing = this.#produce(batch).catch(async (error: unknown) => {
+    const producing = this.#produce(batch, trace).catch(async (error: unknown) => {
       await this.#store.releaseIdempotencyKey(scope, batch.batchId);
       throw error;
     });
@@ -81,12 +81,15 @@ export class Enqueuer {
     return { kind: 'accepted', batch };
   }
 
-  async #produce(batch: PlannedBatch): Promise<void> {
+  async #produce(batch: PlannedBatch, trace: CarriedHeaders): Promise<void> {
     const records: ProducerRecord[] = [];
     for (const { message, status } of batch.requests) {
-      records.push(requestRecord(this.#topics.requests, message), statusRecord(this.#topics.status, status));
+      records.push(
+        requestRecord(this.#topics.requests, message, trace),
+        statusRecord(this.#topics.status, status, trace),
+      );
     }
-    records.push(progressRecord(this.#topics.results, batch.accepted));
+    records.push(progressRecord(this.#topics.results, batch.accepted, trace));
     try {
       await this.#producer.send(records);
     } catch (cause) {

@@ -95,5 +95,5 @@ runMain('ingress', async () => {
   await untilReady(ctx, 'loading statuses', () => feed.start());
   store.markReady();
   await queue.start();
-  ctx.logger.info('ready');
+  ctx.markStarted();
 });

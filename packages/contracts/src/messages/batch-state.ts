@@ -32,6 +32,8 @@ export const batchState = z.object({
   appliedOffset: z.string(),
   createdAt: epochMs,
   closedAt: epochMs.optional(),
+  /** The batch's W3C trace context from its announcement, carried onto what the deadline sweep writes. */
+  traceparent: z.string().optional(),
   /**
    * Bumped on every write. The owner applies its own writes at once and a reader of the changelog applies a
    * record only when it is newer, so a changelog record read late never takes the state back.
