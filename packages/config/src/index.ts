@@ -73,6 +73,8 @@ export const serviceEnv = {
   /** Time in-flight work gets to finish during shutdown before it is left for redelivery. */
   DRAIN_TIMEOUT_MS: envInt(10_000, { min: 0 }),
   SERVICE_INSTANCE_ID: z.string().min(1).optional(),
+  /** The running build's version, in telemetry; images and the chart set it. */
+  SERVICE_VERSION: z.string().min(1).default('0.1.0'),
   REGION: z.string().default('local'),
 } as const;
 

@@ -312,3 +312,48 @@ describe('tenant isolation', () => {
     expect((await api(stack, `/v1/batches/${body.id}/events`, { key: tenantKeys.globex })).status).toBe(404);
   });
 });
+
+describe('records that cannot be read', () => {
+  it.each([
+    ['requests', 'batch-worker'],
+    ['results', 'aggregator'],
+    ['completions', 'delivery'],
+  ] as const)(
+    'on %s are dead-lettered by the %s with the reason, and the partition keeps flowing',
+    async (topicId, service) => {
+      const producer = stack.kafka.producer();
+      const key = `poison-${token()}`;
+      await producer.send([
+        {
+          topic: stack.topic(topicId),
+          key,
+          value: 'not json at all',
+          headers: { 'sluice-schema-version': '1' },
+        },
+        { topic: stack.topic(topicId), key, value: '{}', headers: { 'sluice-schema-version': '9' } },
+      ]);
+      await producer.close();
+      const letters = await waitFor('both dead letters', async () => {
+        const found = (await readTopic(stack.kafka, stack.topic('deadLetters')))
+          .map((record) => codecs.deadLetter.decode(record))
+          .flatMap((decoded) =>
+            decoded.ok && decoded.value.original.key === Buffer.from(key).toString('base64')
+              ? [decoded.value]
+              : [],
+          );
+        return found.length === 2 && found;
+      });
+      expect(letters.map((letter) => letter.reason).sort()).toEqual(['undecodable', 'unsupported-schema']);
+      expect(letters.every((letter) => letter.service === service)).toBe(true);
+      expect(
+        Buffer.from(
+          letters.find((l) => l.reason === 'undecodable')?.original.value ?? '',
+          'base64',
+        ).toString(),
+      ).toBe('not json at all');
+      // Records after the poison ones are still handled.
+      const { body } = await submit({ path: `/ok/${token()}` }, { prefer: 'wait=20' });
+      expect(body.status).toBe('succeeded');
+    },
+  );
+});

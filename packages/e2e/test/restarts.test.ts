@@ -78,6 +78,15 @@ describe('deadlines', () => {
       json: { route: 'e2e', method: 'GET', path, deadlineMs: 1_000 },
     });
     const { id } = (await response.json()) as { id: string };
+    // With no worker consuming, the queue position of new requests grows with the measured lag.
+    const queued = await waitFor('a position from the sampled lag', async () => {
+      const more = await api(stack, '/v1/requests', {
+        json: { route: 'e2e', method: 'GET', path: '/ok/queued' },
+      });
+      const body = (await more.json()) as { queue: { position: number; estimatedMs: number | null } };
+      return body.queue.position >= 3 && body.queue;
+    });
+    expect(queued.estimatedMs === null || queued.estimatedMs > 0).toBe(true);
     const expired = await terminalStatusOf(stack, id);
     expect(expired).toMatchObject({ status: 'expired', attempts: 0, error: { code: 'DEADLINE_PASSED' } });
     await stack.startService('batch-worker');

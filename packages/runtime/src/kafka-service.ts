@@ -19,6 +19,7 @@ import {
   RecordProcessor,
   type TopicPartition,
 } from '@sluice/kafka';
+import { startTelemetry, type Telemetry } from '@sluice/telemetry';
 import pRetry from 'p-retry';
 import { createHealthServer, type ExtraRoute, Readiness } from './health.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -26,6 +27,8 @@ import { Shutdown } from './shutdown.ts';
 
 export interface ServiceContext {
   name: string;
+  /** Metrics (and, later, traces) of this service; shut down last. */
+  telemetry: Telemetry;
   /** This process's identity in logs, client ids and the groups of its tables. */
   instance: string;
   env: ServiceEnv;
@@ -52,13 +55,16 @@ export function createServiceContext(name: string, env: ServiceEnv): ServiceCont
   const instance = env.SERVICE_INSTANCE_ID ?? `${name}-${process.pid}`;
   const logger = createLogger(name, env.LOG_LEVEL, instance);
   const kafka = createKafkaClient(env.KAFKA_CLIENT, kafkaConnectionFrom(env, instance));
+  const telemetry = startTelemetry({ name, version: env.SERVICE_VERSION, instance, region: env.REGION });
   const readiness = new Readiness();
   let started = false;
   readiness.add({ name: 'startupComplete', ready: () => started });
   const shutdown = new Shutdown({ logger, timeoutMs: env.SHUTDOWN_TIMEOUT_MS });
   shutdown.add('intake', 'readiness off', async () => readiness.markShuttingDown());
+  shutdown.add('telemetry', 'flush and stop telemetry', () => telemetry.shutdown());
   return {
     name,
+    telemetry,
     instance,
     env,
     logger,
@@ -131,7 +137,12 @@ async function provisionWith(ctx: ServiceContext, admin: Admin): Promise<void> {
 
 /** Starts the operational HTTP server (/healthz, /readyz) and closes it last but one at shutdown. */
 export async function listenHealth(ctx: ServiceContext, extraRoutes: ExtraRoute[] = []): Promise<Server> {
-  const server = createHealthServer(ctx.readiness, extraRoutes);
+  const metrics: ExtraRoute = (req, res) => {
+    if (req.method !== 'GET' || (req.url ?? '').split('?')[0] !== '/metrics') return false;
+    ctx.telemetry.metricsHandler(req, res);
+    return true;
+  };
+  const server = createHealthServer(ctx.readiness, [metrics, ...extraRoutes]);
   await new Promise<void>((resolve) => server.listen(ctx.env.HTTP_PORT, ctx.env.HTTP_HOST, resolve));
   ctx.logger.info({ address: server.address() }, 'listening');
   ctx.shutdown.add('close', 'close health server', () => closeServer(server));

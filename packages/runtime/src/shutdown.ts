@@ -2,9 +2,10 @@ import type { Logger } from './logger.ts';
 
 /**
  * Shutdown phases in the order they run: stop taking work (readiness off, HTTP intake closed), drain in-flight
- * work and commit offsets, flush producers, then close clients and the operational HTTP server.
+ * work and commit offsets, flush producers, close clients and the operational HTTP server, and telemetry last,
+ * so that it still records the shutdown itself.
  */
-export const shutdownPhases = ['intake', 'drain', 'flush', 'close'] as const;
+export const shutdownPhases = ['intake', 'drain', 'flush', 'close', 'telemetry'] as const;
 export type ShutdownPhase = (typeof shutdownPhases)[number];
 
 export interface ShutdownStep {

@@ -24,7 +24,7 @@ describe('Shutdown', () => {
     vi.useRealTimers();
   });
 
-  it('runs steps phase by phase (intake, drain, flush, close), in insertion order within a phase', async () => {
+  it('runs steps phase by phase (intake, drain, flush, close, telemetry), in insertion order within a phase', async () => {
     const ran: string[] = [];
     const exit = vi.fn();
     const shutdown = new Shutdown({ logger: silent(), timeoutMs: 10_000, exit });
@@ -32,6 +32,7 @@ describe('Shutdown', () => {
       ran.push(name);
     };
     const added: Array<[ShutdownPhase, string]> = [
+      ['telemetry', 'flush-telemetry'],
       ['close', 'close-clients'],
       ['flush', 'flush-producer'],
       ['drain', 'drain-work'],
@@ -53,6 +54,7 @@ describe('Shutdown', () => {
       'flush-producer',
       'close-clients',
       'close-http',
+      'flush-telemetry',
     ]);
     expect(code).toBe(0);
     expect(exit).toHaveBeenCalledTimes(1);

@@ -6,6 +6,7 @@ import { batchEvents } from './batch-events.ts';
 import type { Enqueuer } from './enqueue.ts';
 import type { ActiveGateway } from './gateway.ts';
 import { batchDocument, type Lookups, statusDocument } from './lookups.ts';
+import type { IngressMetrics, SubmissionNote } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { preferredWaitSeconds } from './prefer.ts';
 import { HttpProblem, problemHandler, sendProblem } from './problems.ts';
@@ -21,6 +22,9 @@ export interface AppDeps {
   queue: { current(): QueueEstimate };
   /** Aborted when shutdown starts: held waits answer with what they have, event streams end. */
   shutdownSignal: AbortSignal;
+  metrics: IngressMetrics;
+  /** Answers a Prometheus scrape. */
+  metricsHandler(req: Request, res: Response): void;
   onUnexpectedError(error: unknown): void;
   now?: () => number;
 }
@@ -32,6 +36,8 @@ export function createApp(deps: AppDeps): Express {
   app.set('query parser', 'extended');
   app.set('etag', false);
 
+  app.use(deps.metrics.middleware());
+  app.get('/metrics', (req, res) => deps.metricsHandler(req, res));
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -65,6 +71,7 @@ export function createApp(deps: AppDeps): Express {
       now: (deps.now ?? Date.now)(),
       trace: traceOf(req),
     });
+    noteSubmission(res, req.body, 1);
     await answerRequest(req, res, deps, outcome.id, wait, outcome.replayed);
   });
 
@@ -88,6 +95,7 @@ export function createApp(deps: AppDeps): Express {
       now: (deps.now ?? Date.now)(),
       trace: traceOf(req),
     });
+    noteSubmission(res, req.body?.requests?.[0], outcome.ids.length);
     const statusUrl = `/v1/batches/${outcome.batchId}`;
     if (outcome.replayed) res.set('idempotent-replayed', 'true');
     res.status(202).location(statusUrl).json({ batchId: outcome.batchId, ids: outcome.ids, statusUrl });
@@ -123,6 +131,7 @@ export function createApp(deps: AppDeps): Express {
       now: (deps.now ?? Date.now)(),
       trace: traceOf(req),
     });
+    res.locals.submission = { route: String(req.params.route), accepted: 1 } satisfies SubmissionNote;
     res.set('sluice-request-id', outcome.id);
     if (wait !== undefined && wait > 0) {
       const found = await deps.lookups.status(tenantOf(res), outcome.id);
@@ -206,6 +215,10 @@ function answerWithUpstreamResult(res: Response, status: StatusMessage): void {
       ? Buffer.from(result.bodyBase64, 'base64')
       : Buffer.from(result.body ?? '');
   res.status(result.status).end(body);
+}
+
+function noteSubmission(res: Response, body: { route?: unknown } | undefined, accepted: number): void {
+  res.locals.submission = { route: String(body?.route ?? '(none)'), accepted } satisfies SubmissionNote;
 }
 
 /** The trace context the records of this HTTP request carry: a child of the client's, or a new trace. */

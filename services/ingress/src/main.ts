@@ -15,6 +15,7 @@ import { loadConfig } from './config.ts';
 import { Enqueuer } from './enqueue.ts';
 import { activateGateway } from './gateway.ts';
 import { Lookups } from './lookups.ts';
+import { IngressMetrics } from './metrics.ts';
 import { problemBody } from './problems.ts';
 import { QueueStats } from './queue-stats.ts';
 
@@ -60,6 +61,8 @@ runMain('ingress', async () => {
     }),
     queue,
     shutdownSignal: held.signal,
+    metrics: new IngressMetrics(ctx.telemetry.meter),
+    metricsHandler: (req, res) => ctx.telemetry.metricsHandler(req, res),
     onUnexpectedError: (error) => ctx.logger.error({ err: error }, 'unexpected error answering a request'),
   });
 

@@ -376,3 +376,37 @@ describe('/openapi.json', () => {
     expect((served as { openapi: string }).openapi).toBe('3.1.0');
   });
 });
+
+describe('/metrics', () => {
+  const sample = (text: string, name: string, labels: string) =>
+    Number(
+      text
+        .split('\n')
+        .find(
+          (line) => line.startsWith(`${name}{`) && labels.split(',').every((label) => line.includes(label)),
+        )
+        ?.split(' ')
+        .at(-1) ?? 0,
+    );
+
+  it('counts accepted and rejected submissions by route and status, and times accepts', async () => {
+    const before = await (await fetch(`${ingress.url}/metrics`)).text();
+    await call(ingress, '/v1/requests', { json: submission });
+    await call(ingress, '/v1/batches', { json: { requests: [submission, submission] } });
+    await call(ingress, '/v1/requests', { json: { ...submission, colour: 'red' } });
+    const after = await (await fetch(`${ingress.url}/metrics`)).text();
+    const accepted = 'sluice_route="echo"';
+    expect(
+      sample(after, 'sluice_requests_accepted_total', accepted) -
+        sample(before, 'sluice_requests_accepted_total', accepted),
+    ).toBe(3);
+    const rejected = 'http_response_status_code="400",sluice_route="echo"';
+    expect(
+      sample(after, 'sluice_requests_rejected_total', rejected) -
+        sample(before, 'sluice_requests_rejected_total', rejected),
+    ).toBe(1);
+    expect(sample(after, 'sluice_ingress_accept_duration_count', accepted)).toBeGreaterThan(0);
+    expect(after).toMatch(/http_server_request_duration_count\{[^}]*http_route="\/v1\/requests"/);
+    expect(after).not.toMatch(/http_route="\/v1\/requests\/[0-9a-f]/);
+  });
+});

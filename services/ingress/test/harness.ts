@@ -4,12 +4,14 @@ import { hashApiKey, parseGatewayConfig } from '@sluice/gateway-config';
 import { type ConsumedRecord, createKafkaClient, type KafkaClient, provisionTopics } from '@sluice/kafka';
 import { Readiness } from '@sluice/runtime';
 import { EmbeddedStateStore, StatusFeed } from '@sluice/state';
+import { startTelemetry } from '@sluice/telemetry';
 import { uniqueName, waitFor } from '@sluice/testkit';
 import { inject } from 'vitest';
 import { createApp } from '../src/app.ts';
 import { Enqueuer } from '../src/enqueue.ts';
 import { activateGateway } from '../src/gateway.ts';
 import { Lookups } from '../src/lookups.ts';
+import { IngressMetrics } from '../src/metrics.ts';
 
 export const keys = {
   acme: 'sk_test_acme_0123456789',
@@ -70,6 +72,7 @@ export async function startIngress(prefix = `${uniqueName('ingress')}.`): Promis
   await producer.connect();
   const held = new AbortController();
   const gateway = activateGateway(parseGatewayConfig(gatewayYaml));
+  const telemetry = startTelemetry({ name: 'ingress', version: 'test', instance: 'test', region: 'local' });
   const app = createApp({
     readiness: new Readiness(),
     gateway: () => gateway,
@@ -81,6 +84,8 @@ export async function startIngress(prefix = `${uniqueName('ingress')}.`): Promis
     lookups: new Lookups({ store, catchUp: (signal) => feed.caughtUp(signal), catchUpTimeoutMs: 5_000 }),
     queue: { current: () => ({ position: 0, estimatedMs: 0 }) },
     shutdownSignal: held.signal,
+    metrics: new IngressMetrics(telemetry.meter),
+    metricsHandler: (req, res) => telemetry.metricsHandler(req, res),
     onUnexpectedError: (error) => {
       console.error('unexpected error in the ingress app', error);
     },
@@ -99,6 +104,7 @@ export async function startIngress(prefix = `${uniqueName('ingress')}.`): Promis
       await feed.close();
       await producer.close();
       await admin.close();
+      await telemetry.shutdown();
     },
   };
 }

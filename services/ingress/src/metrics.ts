@@ -1,0 +1,91 @@
+import type { Counter, Histogram, Meter } from '@opentelemetry/api';
+import { latencyBucketsSeconds } from '@sluice/telemetry';
+import type { NextFunction, Request, Response } from 'express';
+
+/** What a submission handler tells the metrics: which route, and how many requests were accepted. */
+export interface SubmissionNote {
+  route: string;
+  accepted: number;
+}
+
+/** The ingress's instruments (OpenTelemetry semantic conventions for HTTP; `sluice.*` for the queue). */
+export class IngressMetrics {
+  readonly #duration: Histogram;
+  readonly #accept: Histogram;
+  readonly #accepted: Counter;
+  readonly #rejected: Counter;
+
+  constructor(meter: Meter) {
+    const advice = { explicitBucketBoundaries: latencyBucketsSeconds };
+    this.#duration = meter.createHistogram('http.server.request.duration', {
+      unit: 's',
+      description: 'Duration of HTTP server requests.',
+      advice,
+    });
+    this.#accept = meter.createHistogram('sluice.ingress.accept.duration', {
+      unit: 's',
+      description: 'Time from receiving a submission to answering it, Kafka acknowledgement included.',
+      advice,
+    });
+    this.#accepted = meter.createCounter('sluice.requests.accepted', {
+      unit: '{request}',
+      description: 'Requests accepted (answered 202, or 200 within Prefer: wait), by route.',
+    });
+    this.#rejected = meter.createCounter('sluice.requests.rejected', {
+      unit: '{request}',
+      description: 'Submissions refused with a problem document, by status code and route.',
+    });
+  }
+
+  /** Express middleware: measures every request when its answer is finished. */
+  middleware() {
+    return (req: Request, res: Response, next: NextFunction) => {
+      const started = performance.now();
+      res.once('finish', () => {
+        const seconds = (performance.now() - started) / 1000;
+        const route = routeTemplate(req);
+        this.#duration.record(seconds, {
+          'http.request.method': req.method,
+          'http.response.status_code': res.statusCode,
+          'http.route': route,
+        });
+        if (!isSubmission(req, route)) return;
+        const note = res.locals.submission as SubmissionNote | undefined;
+        const sluiceRoute = note?.route ?? routeNameOf(req);
+        if (res.statusCode < 300 && note !== undefined) {
+          this.#accepted.add(note.accepted, { 'sluice.route': sluiceRoute });
+          this.#accept.record(seconds, { 'sluice.route': sluiceRoute });
+        } else if (res.statusCode >= 400) {
+          this.#rejected.add(1, { 'http.response.status_code': res.statusCode, 'sluice.route': sluiceRoute });
+        }
+      });
+      next();
+    };
+  }
+}
+
+function isSubmission(req: Request, route: string): boolean {
+  return (
+    (req.method === 'POST' && (route === '/v1/requests' || route === '/v1/batches')) || route === '/r/{route}'
+  );
+}
+
+/** The matched route's template, never the raw path: ids in paths would explode the series. */
+function routeTemplate(req: Request): string {
+  const path = req.path;
+  if (path.startsWith('/r/')) return '/r/{route}';
+  if (/^\/v1\/requests\/[^/]+$/.test(path)) return '/v1/requests/{id}';
+  if (/^\/v1\/batches\/[^/]+\/events$/.test(path)) return '/v1/batches/{id}/events';
+  if (/^\/v1\/batches\/[^/]+$/.test(path)) return '/v1/batches/{id}';
+  if (['/v1/requests', '/v1/batches', '/healthz', '/readyz', '/metrics', '/openapi.json'].includes(path))
+    return path;
+  return '(unmatched)';
+}
+
+/** The route named by a refused submission, when it named a known-looking one; else "(none)". */
+function routeNameOf(req: Request): string {
+  const fromPath = /^\/r\/([a-z0-9-]{1,63})(\/|$)/.exec(req.path)?.[1];
+  const fromBody = (req.body as { route?: unknown } | undefined)?.route;
+  const name = fromPath ?? (typeof fromBody === 'string' ? fromBody : undefined);
+  return name !== undefined && /^[a-z0-9][a-z0-9-]{0,62}$/.test(name) ? name : '(none)';
+}
