@@ -54,6 +54,8 @@ export const serviceEnv = {
   KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
   KAFKA_SASL_USERNAME: z.string().optional(),
   KAFKA_SASL_PASSWORD: z.string().optional(),
+  /** The zone this instance runs in, for locality-aware routing (with REGION). */
+  ZONE: z.string().min(1).optional(),
   /** Prefix of every topic and consumer group name, to share a cluster between deployments or test runs. */
   KAFKA_TOPIC_PREFIX: z
     .string()
@@ -84,6 +86,8 @@ export type ServiceEnv = z.infer<z.ZodObject<typeof serviceEnv>>;
 export const gatewayEnv = {
   /** Path of the gateway YAML file (see deploy/gateway.example.yaml). */
   SLUICE_GATEWAY_CONFIG: z.string().min(1),
+  /** How often the gateway file is checked for changes, which are applied without a restart. */
+  CONFIG_POLL_INTERVAL_MS: envInt(2_000, { min: 50 }),
 } as const;
 
 /** The Kafka connection settings of a parsed service environment, in the Kafka package's terms. */

@@ -26,6 +26,7 @@ describe('parseEnv with serviceEnv', () => {
       SHUTDOWN_TIMEOUT_MS: 20_000,
       DRAIN_TIMEOUT_MS: 10_000,
       REGION: 'local',
+      SERVICE_VERSION: '0.1.0',
     });
   });
 

@@ -14,6 +14,7 @@ export {
 export {
   consumerGroups,
   groupName,
+  laneTopics,
   type TopicDeclaration,
   type TopicId,
   type TopicLayout,

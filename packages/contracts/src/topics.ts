@@ -21,7 +21,21 @@ const day = 24 * 60 * 60 * 1000;
 export const topicDeclarations = {
   requests: {
     base: 'sluice.requests.v1',
-    purpose: 'Accepted requests, produced by the ingress and consumed by batch-workers.',
+    purpose: 'Accepted requests of the normal lane, produced by the ingress and consumed by batch-workers.',
+    partitions: 12,
+    cleanupPolicy: 'delete',
+    retentionMs: 7 * day,
+  },
+  requestsHigh: {
+    base: 'sluice.requests.high.v1',
+    purpose: 'Accepted requests of the high lane: drained first.',
+    partitions: 12,
+    cleanupPolicy: 'delete',
+    retentionMs: 7 * day,
+  },
+  requestsLow: {
+    base: 'sluice.requests.low.v1',
+    purpose: 'Accepted requests of the low lane: drained last, with a guaranteed minimum share.',
     partitions: 12,
     cleanupPolicy: 'delete',
     retentionMs: 7 * day,
@@ -77,6 +91,13 @@ export const topicDeclarations = {
 } as const satisfies Record<string, TopicDeclaration>;
 
 export type TopicId = keyof typeof topicDeclarations;
+
+/** The request topic of each priority lane: lanes are topics so that a lower lane can be paused as a whole. */
+export const laneTopics = {
+  high: 'requestsHigh',
+  normal: 'requests',
+  low: 'requestsLow',
+} as const satisfies Record<'high' | 'normal' | 'low', TopicId>;
 
 /** The shape Kafka provisioning takes (structurally the Kafka package's TopicSpec). */
 export interface TopicSpecification {

@@ -32,12 +32,19 @@ tenants:
     routes: [e2e]
 routes:
   e2e:
-    upstream: { targets: [{ url: "${upstream}/up" }] }
+    # One target serves every scenario, failing ones included: its health must not trip on their 5xx.
+    upstream:
+      targets: [{ url: "${upstream}/up" }]
+      circuitBreaker: { failureThreshold: 100000 }
+      outlierDetection: { consecutiveFailures: 100000 }
     timeoutMs: 5000
     concurrency: 64
     retry: { maxAttempts: 4, baseDelayMs: 50, maxDelayMs: 200 }
   e2e-slow:
-    upstream: { targets: [{ url: "${upstream}/up" }] }
+    upstream:
+      targets: [{ url: "${upstream}/up" }]
+      circuitBreaker: { failureThreshold: 100000 }
+      outlierDetection: { consecutiveFailures: 100000 }
     timeoutMs: 300
     retry: { maxAttempts: 2, baseDelayMs: 50, maxDelayMs: 100 }
 callbacks:

@@ -8,12 +8,17 @@ export {
 } from './load.ts';
 export {
   type ApiKeyEntry,
+  balancerPolicies,
+  type CoalesceConfig,
   type GatewayConfig,
   gatewayConfigSchema,
   type HttpMethod,
   httpMethods,
   type Limits,
+  type RateConfig,
   type RouteConfig,
   type TargetConfig,
   type TenantConfig,
+  type UpstreamConfig,
 } from './schema.ts';
+export { GatewayConfigWatcher, type WatchOptions } from './watch.ts';

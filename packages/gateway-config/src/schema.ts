@@ -31,8 +31,105 @@ export type TenantConfig = z.infer<typeof tenant>;
 const target = z.strictObject({
   /** Base URL; a request's path is appended to its path. */
   url: z.url({ protocol: /^https?$/, error: 'an http or https URL' }),
+  /** Relative share under weighted round robin and consistent hashing. */
+  weight: z.number().int().min(1).max(1_000).default(1),
+  /** Where the target runs: locality-aware routing prefers targets in the worker's own region and zone. */
+  region: z.string().min(1).optional(),
+  zone: z.string().min(1).optional(),
 });
 export type TargetConfig = z.infer<typeof target>;
+
+export const balancerPolicies = [
+  'round-robin',
+  'weighted-round-robin',
+  'least-request',
+  'consistent-hash',
+] as const;
+
+const rate = z.strictObject({
+  requestsPerSecond: z.number().positive().max(1_000_000),
+  /** Requests allowed at once above the steady rate (the bucket's size). */
+  burst: z.number().int().min(1).max(1_000_000),
+});
+export type RateConfig = z.infer<typeof rate>;
+
+/** Passive health (Envoy's outlier detection): its defaults are Envoy's. */
+const outlierDetection = z.strictObject({
+  consecutiveFailures: z.number().int().min(1).default(5),
+  /** Eject above this failure rate (percent) within an interval, once minRequests were seen; off when absent. */
+  failureRatePercent: z.number().min(1).max(100).optional(),
+  minRequests: z.number().int().min(1).default(10),
+  intervalMs: z.number().int().min(100).default(10_000),
+  baseEjectionMs: z.number().int().min(1).default(30_000),
+  maxEjectionMs: z.number().int().min(1).default(300_000),
+  maxEjectionPercent: z.number().min(0).max(100).default(10),
+  /** Below this share of healthy targets every target is used again (panic mode). */
+  panicThresholdPercent: z.number().min(0).max(100).default(50),
+});
+
+const healthCheck = z.strictObject({
+  /** Path probed on every target; any 2xx is healthy. */
+  path: z.string().regex(/^\//).default('/healthz'),
+  intervalMs: z.number().int().min(100).default(5_000),
+  timeoutMs: z.number().int().min(10).default(1_000),
+  healthyThreshold: z.number().int().min(1).default(2),
+  unhealthyThreshold: z.number().int().min(1).default(3),
+});
+
+const circuitBreaker = z.strictObject({
+  failureThreshold: z.number().int().min(1).default(5),
+  openMs: z.number().int().min(1).default(30_000),
+  halfOpenProbes: z.number().int().min(1).default(1),
+});
+
+const retryBudget = z.strictObject({
+  percent: z.number().min(0).max(100).default(20),
+  minRetries: z.number().int().min(0).default(3),
+});
+
+const adaptive = z.strictObject({
+  /** Lower the upstream's rate when it answers 429 or Retry-After, and climb back while it is healthy. */
+  enabled: z.boolean().default(true),
+  decreaseFactor: z.number().min(0.05).max(0.95).default(0.5),
+});
+
+const upstream = z.strictObject({
+  targets: z.array(target).min(1),
+  balancer: z.enum(balancerPolicies).default('round-robin'),
+  /** What consistent hashing hashes: the ordering key, the path, or a request header. */
+  hashOn: z
+    .union([z.enum(['key', 'path']), z.strictObject({ header: z.string().min(1).toLowerCase() })])
+    .default('key'),
+  /** Prefer targets in the worker's REGION and ZONE; spill over when they are ejected or saturated. */
+  locality: z.boolean().default(false),
+  protocol: z.enum(['http1', 'http2']).default('http1'),
+  outlierDetection: outlierDetection.default(outlierDetection.parse({})),
+  healthCheck: healthCheck.optional(),
+  circuitBreaker: circuitBreaker.default(circuitBreaker.parse({})),
+  retryBudget: retryBudget.default(retryBudget.parse({})),
+  /** The whole upstream's rate, across its targets (per worker process). */
+  rateLimit: rate.optional(),
+  /** Each target's rate. */
+  targetRateLimit: rate.optional(),
+  /** Requests in flight toward the whole upstream from one worker. */
+  maxConcurrent: z.number().int().min(1).max(100_000).optional(),
+  /** Per-tenant shares of this upstream; tenants without an entry share what is left fairly. */
+  tenantQuotas: z.record(z.string(), rate).optional(),
+  adaptive: adaptive.default(adaptive.parse({})),
+});
+export type UpstreamConfig = z.infer<typeof upstream>;
+
+/** Request coalescing: the upstream takes a JSON array of request bodies and answers an array in the same order. */
+const coalesce = z.strictObject({
+  format: z.literal('json-array').default('json-array'),
+  maxSize: z.number().int().min(2).max(1_000),
+  maxWaitMs: z.number().int().min(1).max(60_000),
+  /** Path of the batch endpoint below the target URL. */
+  path: z.string().regex(/^\//).default('/'),
+  /** An array element with this numeric field at 400 or above is that item's failure. */
+  itemStatusField: z.string().min(1).default('status'),
+});
+export type CoalesceConfig = z.infer<typeof coalesce>;
 
 const retry = z.strictObject({
   /** Tries in all, the first included. */
@@ -57,13 +154,26 @@ const deadline = z.strictObject({
 });
 
 const route = z.strictObject({
+  /** `queue` (the default): accepted, queued and called by batch-workers. `direct`: proxied by the ingress. */
+  mode: z.enum(['queue', 'direct']).default('queue'),
   methods: z
     .array(z.enum(httpMethods))
     .min(1)
     .default([...httpMethods]),
-  upstream: z.strictObject({ targets: z.array(target).min(1) }),
+  upstream,
+  coalesce: coalesce.optional(),
   /** One try's time limit, connection to last byte. */
   timeoutMs: z.number().int().min(1).max(600_000).default(30_000),
+  /**
+   * This route's body limit instead of limits.maxBodyBytes. Direct routes stream bodies and may allow large ones;
+   * queued bodies travel in Kafka records, so a queue route stays within 64 MiB.
+   */
+  maxBodyBytes: z
+    .number()
+    .int()
+    .min(1)
+    .max(4 * 1024 * 1024 * 1024)
+    .optional(),
   /** Requests in flight toward this route's upstream from one worker. */
   concurrency: z.number().int().min(1).max(10_000).default(64),
   retry: retry.default(retry.parse({})),
@@ -104,6 +214,16 @@ const limits = z.strictObject({
 });
 export type Limits = z.infer<typeof limits>;
 
+const lanes = z.strictObject({
+  /** Shares of dispatches guaranteed to the lower lanes while they have work, so that nothing starves. */
+  minShare: z
+    .strictObject({
+      normal: z.number().min(0).max(0.5).default(0.2),
+      low: z.number().min(0).max(0.5).default(0.1),
+    })
+    .default({ normal: 0.2, low: 0.1 }),
+});
+
 const callbacks = z.strictObject({
   /**
    * Callback URLs may resolve to loopback, private and link-local addresses only when this is on (tests, or a
@@ -119,6 +239,7 @@ export const gatewayConfigSchema = z
     admins: z.strictObject({ apiKeys: z.array(apiKey).min(1) }).optional(),
     routes: z.record(name, route),
     limits: limits.default(limits.parse({})),
+    lanes: lanes.default(lanes.parse({})),
     callbacks: callbacks.default(callbacks.parse({})),
   })
   .superRefine((config, ctx) => {
@@ -154,6 +275,29 @@ export const gatewayConfigSchema = z
           path: ['routes', routeName, 'deadline', 'defaultMs'],
           message: 'must not exceed deadline.maxMs',
         });
+      }
+      if (entry.mode === 'queue' && (entry.maxBodyBytes ?? 0) > 64 * 1024 * 1024) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', routeName, 'maxBodyBytes'],
+          message: 'a queued body travels in a Kafka record: at most 64 MiB (67108864)',
+        });
+      }
+      if (entry.mode === 'direct' && entry.coalesce !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['routes', routeName, 'coalesce'],
+          message: 'a direct route is proxied request by request; coalescing needs mode: queue',
+        });
+      }
+      for (const tenantId of Object.keys(entry.upstream.tenantQuotas ?? {})) {
+        if (!(tenantId in config.tenants)) {
+          ctx.addIssue({
+            code: 'custom',
+            path: ['routes', routeName, 'upstream', 'tenantQuotas', tenantId],
+            message: `tenant "${tenantId}" is not declared under tenants`,
+          });
+        }
       }
       if (entry.retry.baseDelayMs > entry.retry.maxDelayMs) {
         ctx.addIssue({

@@ -79,6 +79,15 @@ export class RecordProcessor {
     return this.#inFlight;
   }
 
+  /** Stops fetching these partitions (records already handed out go on); for traffic shaping. */
+  pause(partitions: TopicPartition[]): void {
+    this.#options.consumer.pause(partitions);
+  }
+
+  resume(partitions: TopicPartition[]): void {
+    this.#options.consumer.resume(partitions);
+  }
+
   async #onBatch(batch: RecordBatch): Promise<void> {
     const tracked = this.#tracked(batch);
     for (const record of batch.records) {

@@ -9,6 +9,8 @@ export interface ReadinessCheck {
 export interface ReadinessReport {
   ready: boolean;
   checks: Record<string, boolean>;
+  /** Facts an operator compares across replicas, such as the version of the configuration each one runs. */
+  info: Record<string, string>;
 }
 
 /**
@@ -17,10 +19,16 @@ export interface ReadinessReport {
  */
 export class Readiness {
   readonly #checks: ReadinessCheck[] = [];
+  readonly #info = new Map<string, () => string>();
   #shuttingDown = false;
 
   add(check: ReadinessCheck): this {
     this.#checks.push(check);
+    return this;
+  }
+
+  info(name: string, value: () => string): this {
+    this.#info.set(name, value);
     return this;
   }
 
@@ -36,7 +44,8 @@ export class Readiness {
     const checks: Record<string, boolean> = {};
     for (const check of this.#checks) checks[check.name] = check.ready();
     checks.notShuttingDown = !this.#shuttingDown;
-    return { ready: Object.values(checks).every(Boolean), checks };
+    const info = Object.fromEntries([...this.#info].map(([name, value]) => [name, value()]));
+    return { ready: Object.values(checks).every(Boolean), checks, info };
   }
 }
 

@@ -1,4 +1,5 @@
 export { type DeadLetterInput, deadLetterRecord, notBeforeOf, waitUntil } from './dead-letters.ts';
+export { type GatewayConfigSettings, watchGatewayConfig } from './gateway.ts';
 export {
   createHealthServer,
   type ExtraRoute,

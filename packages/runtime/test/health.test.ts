@@ -43,7 +43,8 @@ describe('health server', () => {
   it('answers /readyz with 200 when every check passes', async () => {
     const readiness = new Readiness()
       .add({ name: 'producer', ready: () => true })
-      .add({ name: 'consumer', ready: () => true });
+      .add({ name: 'consumer', ready: () => true })
+      .info('configVersion', () => 'abc123');
     const base = await listen(readiness);
 
     const response = await fetch(`${base}/readyz`);
@@ -53,6 +54,7 @@ describe('health server', () => {
       status: 'ready',
       ready: true,
       checks: { producer: true, consumer: true, notShuttingDown: true },
+      info: { configVersion: 'abc123' },
     });
   });
 

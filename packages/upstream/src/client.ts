@@ -1,4 +1,4 @@
-import { Pool } from 'undici';
+import { type Dispatcher, H2CClient, Pool } from 'undici';
 import { forwardableHeaders, hopByHopHeaders } from './headers.ts';
 import { type UpstreamErrorCode, type UpstreamOutcome, upstreamErrorCodes } from './outcome.ts';
 
@@ -21,6 +21,8 @@ export interface UpstreamCall {
 export interface UpstreamClientOptions {
   /** Connections toward one target of an upstream: the bound of its concurrent requests from this process. */
   connections(upstream: string): number;
+  /** HTTP/2 upstreams: ALPN over TLS for https targets, prior knowledge (h2c) for http ones. Default http1. */
+  protocol?(upstream: string): 'http1' | 'http2';
   keepAliveTimeoutMs?: number;
 }
 
@@ -30,21 +32,25 @@ export interface UpstreamClientOptions {
  */
 export class UpstreamClient {
   readonly #options: UpstreamClientOptions;
-  readonly #pools = new Map<string, Pool>();
+  readonly #pools = new Map<string, Dispatcher>();
 
   constructor(options: UpstreamClientOptions) {
     this.#options = options;
   }
 
-  #pool(upstream: string, origin: string): Pool {
+  #pool(upstream: string, origin: string): Dispatcher {
     const key = `${upstream} ${origin}`;
     let pool = this.#pools.get(key);
     if (pool === undefined) {
-      pool = new Pool(origin, {
-        connections: this.#options.connections(upstream),
-        keepAliveTimeout: this.#options.keepAliveTimeoutMs ?? 30_000,
-        pipelining: 1,
-      });
+      const connections = this.#options.connections(upstream);
+      const keepAliveTimeout = this.#options.keepAliveTimeoutMs ?? 30_000;
+      const http2 = this.#options.protocol?.(upstream) === 'http2';
+      if (http2 && origin.startsWith('http:')) {
+        // One connection multiplexes the streams; the bound of concurrent requests becomes the stream limit.
+        pool = new H2CClient(origin, { pipelining: connections, keepAliveTimeout });
+      } else {
+        pool = new Pool(origin, { connections, keepAliveTimeout, pipelining: 1, allowH2: http2 });
+      }
       this.#pools.set(key, pool);
     }
     return pool;

@@ -6,6 +6,8 @@ export const upstreamErrorCodes = {
   responseTooLarge: 'UPSTREAM_RESPONSE_TOO_LARGE',
   invalidRequest: 'UPSTREAM_INVALID_REQUEST',
   aborted: 'UPSTREAM_ABORTED',
+  /** A coalesced call's answer was not an array of one result per item. */
+  batchMismatch: 'UPSTREAM_BATCH_MISMATCH',
 } as const;
 export type UpstreamErrorCode = (typeof upstreamErrorCodes)[keyof typeof upstreamErrorCodes];
 
@@ -35,6 +37,7 @@ export function classify(outcome: UpstreamOutcome): Verdict {
     case 'UPSTREAM_RESPONSE_TOO_LARGE':
     case 'UPSTREAM_INVALID_REQUEST':
     case 'UPSTREAM_ABORTED':
+    case 'UPSTREAM_BATCH_MISMATCH':
       return 'failure';
     default:
       return assertNever(outcome.code);

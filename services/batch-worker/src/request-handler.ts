@@ -14,15 +14,16 @@ import type { GatewayConfig, RouteConfig } from '@sluice/gateway-config';
 import type { ConsumedRecord, Producer, ProducerRecord } from '@sluice/kafka';
 import { deadLetterRecord, notBeforeOf, waitUntil } from '@sluice/runtime';
 import {
+  type Coalescer,
   classify,
+  type Dispatcher,
   decideRetry,
   resultOf,
   retryAfterMs,
-  type UpstreamClient,
+  type Target,
   type UpstreamOutcome,
   upstreamUrl,
 } from '@sluice/upstream';
-import { TargetPicker } from './targets.ts';
 
 export interface WorkerTopics {
   results: string;
@@ -32,7 +33,10 @@ export interface WorkerTopics {
 
 export interface RequestHandlerDeps {
   producer: Producer;
-  client: UpstreamClient;
+  /** Shapes and sends tries toward upstreams (admission, target choice, health). */
+  dispatcher: Dispatcher;
+  /** Sends tries of coalescing routes together. */
+  coalescer: Coalescer;
   gateway(): GatewayConfig;
   topics: WorkerTopics;
   now?: () => number;
@@ -49,7 +53,6 @@ export interface RequestHandlerDeps {
 export class RequestHandler {
   readonly #deps: RequestHandlerDeps;
   readonly #now: () => number;
-  readonly #targets = new TargetPicker();
 
   constructor(deps: RequestHandlerDeps) {
     this.#deps = deps;
@@ -104,7 +107,7 @@ export class RequestHandler {
           return;
         }
         if (attempts.length === 0) pending.push(this.#send([this.#started(request, carried, now)]));
-        const { outcome, target } = await this.#call(request, route, signal);
+        const { outcome, target } = await this.#call(record, request, attempts.length > 0, route, signal);
         signal.throwIfAborted();
         const attempt = attemptOf(attempts.length + 1, now, outcome, target);
         attempts.push(attempt);
@@ -163,28 +166,57 @@ export class RequestHandler {
     }
   }
 
+  /** One try through the traffic engine: it waits for admission, picks the target and reports the outcome. */
   async #call(
+    record: ConsumedRecord,
     request: RequestMessage,
+    isRetry: boolean,
     route: RouteConfig,
     signal: AbortSignal,
-  ): Promise<{ outcome: UpstreamOutcome; target: string }> {
-    const target = this.#targets.pick(request.route, route);
+  ): Promise<{ outcome: UpstreamOutcome; target: Target }> {
     const body =
       request.body === undefined
         ? undefined
         : Buffer.from(request.body.data, request.body.encoding === 'base64' ? 'base64' : 'utf8');
-    const outcome = await this.#deps.client.call({
-      upstream: request.route,
-      url: upstreamUrl(target, request.path, request.query),
-      method: request.method,
-      headers: request.headers,
-      ...(body !== undefined ? { body } : {}),
-      timeoutMs: route.timeoutMs,
-      maxResponseBytes: this.#deps.gateway().limits.maxResponseBytes,
-      idempotencyKey: request.id,
+    const maxResponseBytes = this.#deps.gateway().limits.maxResponseBytes;
+    const source = { topic: record.topic, partition: record.partition };
+    if (route.coalesce !== undefined) {
+      return await this.#deps.coalescer.send(
+        request.route,
+        {
+          id: request.id,
+          tenant: request.tenant,
+          lane: request.priority,
+          isRetry,
+          source,
+          body,
+          timeoutMs: route.timeoutMs,
+          maxResponseBytes,
+        },
+        signal,
+      );
+    }
+    return await this.#deps.dispatcher.send(
+      {
+        route: request.route,
+        tenant: request.tenant,
+        lane: request.priority,
+        hashKey: hashKeyOf(request, route),
+        isRetry,
+        source,
+        call: (target) => ({
+          upstream: request.route,
+          url: upstreamUrl(target.url, request.path, request.query),
+          method: request.method,
+          headers: request.headers,
+          ...(body !== undefined ? { body } : {}),
+          timeoutMs: route.timeoutMs,
+          maxResponseBytes,
+          idempotencyKey: request.id,
+        }),
+      },
       signal,
-    });
-    return { outcome, target };
+    );
   }
 
   #send(records: ProducerRecord[]): Promise<void> {
@@ -255,12 +287,20 @@ function refOf(request: RequestMessage) {
   };
 }
 
-function attemptOf(number: number, startedAt: number, outcome: UpstreamOutcome, target: string): Attempt {
+/** What consistent hashing hashes for this request, as the route says. */
+function hashKeyOf(request: RequestMessage, route: RouteConfig): string | undefined {
+  const on = route.upstream.hashOn;
+  if (on === 'key') return request.key ?? request.id;
+  if (on === 'path') return request.path;
+  return request.headers[on.header];
+}
+
+function attemptOf(number: number, startedAt: number, outcome: UpstreamOutcome, target: Target): Attempt {
   return {
     number,
     startedAt,
     durationMs: outcome.durationMs,
-    target: new URL(target).origin,
+    target: new URL(target.url).origin,
     ...(outcome.kind === 'response'
       ? { status: outcome.status }
       : { error: { code: outcome.code, message: outcome.message } }),

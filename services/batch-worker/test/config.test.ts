@@ -5,7 +5,7 @@ import { loadConfig } from '../src/config.ts';
 describe('batch-worker configuration', () => {
   it('applies defaults to a minimal environment', () => {
     const config = loadConfig({ KAFKA_BROKERS: 'localhost:9092', SLUICE_GATEWAY_CONFIG: 'gateway.yaml' });
-    expect(config.WORKER_MAX_IN_FLIGHT).toBe(256);
+    expect(config.WORKER_MAX_IN_FLIGHT).toBe(1024);
     expect(config.KAFKA_CLIENT).toBe('platformatic');
     expect(config.KAFKA_BROKERS).toEqual(['localhost:9092']);
   });

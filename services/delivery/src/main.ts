@@ -1,5 +1,5 @@
 import { tenantResultTopicSpecification } from '@sluice/contracts';
-import { loadGatewayConfigFile } from '@sluice/gateway-config';
+import type { GatewayConfig } from '@sluice/gateway-config';
 import { provisionTopics } from '@sluice/kafka';
 import {
   createServiceContext,
@@ -9,6 +9,7 @@ import {
   startConsumer,
   startProducer,
   untilReady,
+  watchGatewayConfig,
 } from '@sluice/runtime';
 import { loadConfig } from './config.ts';
 import { Deliverer } from './deliverer.ts';
@@ -16,15 +17,12 @@ import { WebhookSender } from './webhook.ts';
 
 runMain('delivery', async () => {
   const env = loadConfig(process.env);
-  const gateway = await loadGatewayConfigFile(env.SLUICE_GATEWAY_CONFIG);
   const ctx = createServiceContext('delivery', env);
   ctx.shutdown.listen();
-  ctx.logger.info({ configVersion: gateway.version }, 'gateway configuration loaded');
-  await listenHealth(ctx);
-  await provisionIfAllowed(ctx);
-  if (env.KAFKA_PROVISION_TOPICS) {
-    const tenants = Object.entries(gateway.config.tenants).filter(([, tenant]) => tenant.resultTopic);
-    const admin = ctx.kafka.admin();
+  // Tenants that gain a result topic in a changed file get it provisioned before their next completion.
+  const provisionTenantTopics = async (config: GatewayConfig) => {
+    if (!env.KAFKA_PROVISION_TOPICS) return;
+    const tenants = Object.entries(config.tenants).filter(([, tenant]) => tenant.resultTopic);
     const specs = tenants.map(([tenant]) =>
       tenantResultTopicSpecification(tenant, {
         prefix: env.KAFKA_TOPIC_PREFIX,
@@ -32,19 +30,31 @@ runMain('delivery', async () => {
         ...(env.KAFKA_TOPIC_PARTITIONS !== undefined ? { partitions: env.KAFKA_TOPIC_PARTITIONS } : {}),
       }),
     );
-    await untilReady(ctx, 'provisioning tenant result topics', () => provisionTopics(admin, specs));
-    await admin.close();
-  }
+    const admin = ctx.kafka.admin();
+    try {
+      await untilReady(ctx, 'provisioning tenant result topics', () => provisionTopics(admin, specs));
+    } finally {
+      await admin.close();
+    }
+  };
+  const gateway = await watchGatewayConfig(ctx, env, (config) => {
+    provisionTenantTopics(config).catch((error: unknown) =>
+      ctx.logger.error({ err: error }, 'provisioning tenant result topics failed'),
+    );
+  });
+  await listenHealth(ctx);
+  await provisionIfAllowed(ctx);
+  await provisionTenantTopics(gateway.current().config);
   const producer = await startProducer(ctx);
   const sender = new WebhookSender({
     timeoutMs: env.WEBHOOK_TIMEOUT_MS,
-    allowPrivateNetworks: () => gateway.config.callbacks.allowPrivateNetworks,
+    allowPrivateNetworks: () => gateway.current().config.callbacks.allowPrivateNetworks,
   });
   ctx.shutdown.add('close', 'close webhook connections', () => sender.close());
   const deliverer = new Deliverer({
     producer,
     sender,
-    gateway: () => gateway.config,
+    gateway: () => gateway.current().config,
     topics: {
       completions: ctx.topic('completions'),
       webhookRetries: ctx.topic('webhookRetries'),

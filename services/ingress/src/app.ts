@@ -3,11 +3,13 @@ import type { Readiness } from '@sluice/runtime';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { type Principal, requireScope, tenantOf } from './auth.ts';
 import { batchEvents } from './batch-events.ts';
+import type { DirectProxy } from './direct.ts';
 import type { Enqueuer } from './enqueue.ts';
 import type { ActiveGateway } from './gateway.ts';
 import { batchDocument, type Lookups, statusDocument } from './lookups.ts';
 import type { IngressMetrics, SubmissionNote } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
+import { routeFor } from './plan.ts';
 import { preferredWaitSeconds } from './prefer.ts';
 import { HttpProblem, problemHandler, sendProblem } from './problems.ts';
 import { pollAfterSeconds, type QueueEstimate } from './queue-stats.ts';
@@ -23,6 +25,7 @@ export interface AppDeps {
   /** Aborted when shutdown starts: held waits answer with what they have, event streams end. */
   shutdownSignal: AbortSignal;
   metrics: IngressMetrics;
+  direct: DirectProxy;
   /** Answers a Prometheus scrape. */
   metricsHandler(req: Request, res: Response): void;
   onUnexpectedError(error: unknown): void;
@@ -121,7 +124,28 @@ export function createApp(deps: AppDeps): Express {
     });
   });
 
-  app.all('/r/:route{/*path}', tenantOnly, rawBody(deps), async (req, res) => {
+  // Direct routes are proxied as they stream; queued routes read the whole (bounded) body first.
+  app.all('/r/:route{/*path}', tenantOnly, (req, res, next) => {
+    const name = String(req.params.route);
+    const config = deps.gateway().config;
+    const route = config.routes[name];
+    if (route?.mode !== 'direct') {
+      next();
+      return;
+    }
+    try {
+      routeFor(config, tenantOf(res), name);
+    } catch (error) {
+      next(error);
+      return;
+    }
+    if (!(route.methods as readonly string[]).includes(req.method)) {
+      next(new HttpProblem('method-not-allowed', { headers: { allow: route.methods.join(', ') } }));
+      return;
+    }
+    deps.direct.handle(req, res, next, name, route, route.maxBodyBytes ?? config.limits.maxBodyBytes);
+  });
+  app.all('/r/:route{/*path}', rawBody(deps), async (req, res) => {
     const wait = waitSeconds(req, deps);
     const outcome = await transparentRequest(req, {
       tenant: tenantOf(res),

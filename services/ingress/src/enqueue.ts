@@ -1,11 +1,18 @@
-import { type CarriedHeaders, progressRecord, requestRecord, statusRecord } from '@sluice/contracts';
+import {
+  type CarriedHeaders,
+  type Priority,
+  progressRecord,
+  requestRecord,
+  statusRecord,
+} from '@sluice/contracts';
 import type { Producer, ProducerRecord } from '@sluice/kafka';
 import type { IdempotencyScope, StateStore } from '@sluice/state';
 import type { PlannedBatch } from './plan.ts';
 import { HttpProblem } from './problems.ts';
 
 export interface EnqueueTopics {
-  requests: string;
+  /** The request topic of each priority lane. */
+  requests: Record<Priority, string>;
   status: string;
   results: string;
 }
@@ -85,7 +92,7 @@ export class Enqueuer {
     const records: ProducerRecord[] = [];
     for (const { message, status } of batch.requests) {
       records.push(
-        requestRecord(this.#topics.requests, message, trace),
+        requestRecord(this.#topics.requests[message.priority], message, trace),
         statusRecord(this.#topics.status, status, trace),
       );
     }

@@ -1,6 +1,5 @@
 import { createServer } from 'node:http';
-import { groupName } from '@sluice/contracts';
-import { loadGatewayConfigFile } from '@sluice/gateway-config';
+import { groupName, laneTopics } from '@sluice/contracts';
 import {
   closeServer,
   createServiceContext,
@@ -8,10 +7,12 @@ import {
   runMain,
   startProducer,
   untilReady,
+  watchGatewayConfig,
 } from '@sluice/runtime';
 import { EmbeddedStateStore, StatusFeed } from '@sluice/state';
 import { createApp } from './app.ts';
 import { loadConfig } from './config.ts';
+import { DirectProxy } from './direct.ts';
 import { Enqueuer } from './enqueue.ts';
 import { activateGateway } from './gateway.ts';
 import { Lookups } from './lookups.ts';
@@ -21,10 +22,18 @@ import { QueueStats } from './queue-stats.ts';
 
 runMain('ingress', async () => {
   const env = loadConfig(process.env);
-  const gateway = activateGateway(await loadGatewayConfigFile(env.SLUICE_GATEWAY_CONFIG));
   const ctx = createServiceContext('ingress', env);
   ctx.shutdown.listen();
-  ctx.logger.info({ configVersion: gateway.version }, 'gateway configuration loaded');
+  const watcher = await watchGatewayConfig(ctx, env);
+  let gateway = activateGateway(watcher.current());
+  // The authenticator and limits follow the file; rebuilt once per applied version, not per request.
+  const currentGateway = () => {
+    const loaded = watcher.current();
+    if (loaded.version !== gateway.version) gateway = activateGateway(loaded);
+    return gateway;
+  };
+  const direct = new DirectProxy({ locality: { region: env.REGION, zone: env.ZONE } });
+  ctx.shutdown.add('close', 'close direct-mode connections', async () => direct.close());
 
   const prefix = env.KAFKA_TOPIC_PREFIX;
   const store = new EmbeddedStateStore({
@@ -41,16 +50,25 @@ runMain('ingress', async () => {
   const producer = ctx.kafka.producer();
   const admin = ctx.kafka.admin();
   const queue = new QueueStats(
-    () => admin.groupLag(groupName('batchWorker', prefix), [ctx.topic('requests')]),
+    () =>
+      admin.groupLag(
+        groupName('batchWorker', prefix),
+        Object.values(laneTopics).map((id) => ctx.topic(id)),
+      ),
     env.QUEUE_STATS_INTERVAL_MS,
     (error) => ctx.logger.warn({ err: error }, 'sampling queue lag failed'),
   );
   const held = new AbortController();
   const app = createApp({
     readiness: ctx.readiness,
-    gateway: () => gateway,
+    gateway: currentGateway,
+    direct,
     enqueuer: new Enqueuer(producer, store, {
-      requests: ctx.topic('requests'),
+      requests: {
+        high: ctx.topic(laneTopics.high),
+        normal: ctx.topic(laneTopics.normal),
+        low: ctx.topic(laneTopics.low),
+      },
       status: ctx.topic('status'),
       results: ctx.topic('results'),
     }),

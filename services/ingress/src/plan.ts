@@ -89,8 +89,9 @@ export function planRequest(input: {
     });
   }
   const bytes = payloadBytes(submitted.payload);
-  if (bytes > config.limits.maxBodyBytes) {
-    throw new HttpProblem('too-large', { detail: `the body exceeds ${config.limits.maxBodyBytes} bytes` });
+  const maxBodyBytes = route.maxBodyBytes ?? config.limits.maxBodyBytes;
+  if (bytes > maxBodyBytes) {
+    throw new HttpProblem('too-large', { detail: `the body exceeds ${maxBodyBytes} bytes` });
   }
   if (input.jsonBody && submitted.payload?.encoding === 'utf8' && headers['content-type'] === undefined) {
     headers['content-type'] = 'application/json';

@@ -18,6 +18,10 @@ export const problemTypes = {
   'enqueue-failed': { status: 503, title: 'Could not enqueue the request; nothing was accepted' },
   'not-ready': { status: 503, title: 'Not ready' },
   'upstream-failed': { status: 502, title: 'The upstream did not answer successfully' },
+  'bad-gateway': { status: 502, title: 'The upstream could not be reached' },
+  'gateway-timeout': { status: 504, title: 'The upstream did not answer in time' },
+  'upstream-unavailable': { status: 503, title: 'The upstream has no healthy target or no room now' },
+  'upstream-rate-limited': { status: 429, title: "The upstream's rate limit is reached" },
   'deadline-passed': { status: 504, title: 'The request expired before it was sent' },
   internal: { status: 500, title: 'Internal error' },
 } as const;

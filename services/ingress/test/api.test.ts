@@ -37,7 +37,8 @@ describe('POST /v1/requests', () => {
     expect(response.headers.get('retry-after')).toMatch(/^\d+$/);
     expect(response.headers.get('sluice-request-id')).toBe(body.id);
 
-    const [record] = (await readTopic(ingress.kafka, ingress.topic('requests'))).filter(
+    // A high-priority request goes to the high lane's topic.
+    const [record] = (await readTopic(ingress.kafka, ingress.topic('requestsHigh'))).filter(
       (r) => r.headers[recordHeaders.requestId] === body.id,
     );
     expect(record?.key?.toString()).toBe('acme/echo/customer-7');

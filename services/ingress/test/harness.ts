@@ -1,5 +1,5 @@
 import type { AddressInfo } from 'node:net';
-import { topicName, topicSpecifications } from '@sluice/contracts';
+import { type TopicId, topicName, topicSpecifications } from '@sluice/contracts';
 import { hashApiKey, parseGatewayConfig } from '@sluice/gateway-config';
 import { type ConsumedRecord, createKafkaClient, type KafkaClient, provisionTopics } from '@sluice/kafka';
 import { Readiness } from '@sluice/runtime';
@@ -8,6 +8,7 @@ import { startTelemetry } from '@sluice/telemetry';
 import { uniqueName, waitFor } from '@sluice/testkit';
 import { inject } from 'vitest';
 import { createApp } from '../src/app.ts';
+import { DirectProxy } from '../src/direct.ts';
 import { Enqueuer } from '../src/enqueue.ts';
 import { activateGateway } from '../src/gateway.ts';
 import { Lookups } from '../src/lookups.ts';
@@ -50,7 +51,7 @@ export interface Ingress {
   url: string;
   kafka: KafkaClient;
   prefix: string;
-  topic(id: 'requests' | 'status' | 'results'): string;
+  topic(id: TopicId): string;
   close(): Promise<void>;
 }
 
@@ -58,12 +59,15 @@ export interface Ingress {
  * The ingress app in this process against the real broker: its own topics (a unique prefix), producer, status
  * feed and store; an HTTP server on a port the OS picks. Two of them on one prefix are two replicas.
  */
-export async function startIngress(prefix = `${uniqueName('ingress')}.`): Promise<Ingress> {
+export async function startIngress(
+  prefix = `${uniqueName('ingress')}.`,
+  yaml = gatewayYaml,
+): Promise<Ingress> {
   const brokers = inject('kafkaBrokers').split(',');
   const kafka = createKafkaClient('platformatic', { brokers, clientId: uniqueName('ingress-test') });
   const admin = kafka.admin();
   await provisionTopics(admin, topicSpecifications({ prefix, replicationFactor: 1, partitions: 2 }));
-  const topic = (id: 'requests' | 'status' | 'results') => topicName(id, prefix);
+  const topic = (id: TopicId) => topicName(id, prefix);
   const store = new EmbeddedStateStore({ retentionMs: 3_600_000, maxStatuses: 100_000 });
   const feed = new StatusFeed({ client: kafka, topic: topic('status'), groupId: uniqueName('feed'), store });
   await feed.start();
@@ -71,13 +75,14 @@ export async function startIngress(prefix = `${uniqueName('ingress')}.`): Promis
   const producer = kafka.producer();
   await producer.connect();
   const held = new AbortController();
-  const gateway = activateGateway(parseGatewayConfig(gatewayYaml));
+  const gateway = activateGateway(parseGatewayConfig(yaml));
+  const direct = new DirectProxy();
   const telemetry = startTelemetry({ name: 'ingress', version: 'test', instance: 'test', region: 'local' });
   const app = createApp({
     readiness: new Readiness(),
     gateway: () => gateway,
     enqueuer: new Enqueuer(producer, store, {
-      requests: topic('requests'),
+      requests: { high: topic('requestsHigh'), normal: topic('requests'), low: topic('requestsLow') },
       status: topic('status'),
       results: topic('results'),
     }),
@@ -85,6 +90,7 @@ export async function startIngress(prefix = `${uniqueName('ingress')}.`): Promis
     queue: { current: () => ({ position: 0, estimatedMs: 0 }) },
     shutdownSignal: held.signal,
     metrics: new IngressMetrics(telemetry.meter),
+    direct,
     metricsHandler: (req, res) => telemetry.metricsHandler(req, res),
     onUnexpectedError: (error) => {
       console.error('unexpected error in the ingress app', error);
@@ -99,6 +105,7 @@ export async function startIngress(prefix = `${uniqueName('ingress')}.`): Promis
     topic,
     close: async () => {
       held.abort();
+      direct.close();
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await feed.close();

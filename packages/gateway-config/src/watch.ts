@@ -1,0 +1,75 @@
+import { type StatWatcher, unwatchFile, watchFile } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { GatewayConfigError, type LoadedGatewayConfig, parseGatewayConfig } from './load.ts';
+
+export interface WatchOptions {
+  /** How often the file's status is polled. Polling survives the symlink swaps of Kubernetes ConfigMap updates. */
+  intervalMs: number;
+  onApplied(loaded: LoadedGatewayConfig, previous: LoadedGatewayConfig): void;
+  onRejected(error: GatewayConfigError): void;
+}
+
+/**
+ * Holds the running gateway configuration and follows its file: a changed file is validated first and applied
+ * without a restart; an invalid one is rejected (the caller logs it and counts it) and the running one stays.
+ */
+export class GatewayConfigWatcher {
+  readonly #path: string;
+  readonly #options: WatchOptions;
+  #current: LoadedGatewayConfig;
+  #watcher: StatWatcher | undefined;
+  #checking: Promise<void> = Promise.resolve();
+
+  constructor(path: string, initial: LoadedGatewayConfig, options: WatchOptions) {
+    this.#path = path;
+    this.#current = initial;
+    this.#options = options;
+  }
+
+  current(): LoadedGatewayConfig {
+    return this.#current;
+  }
+
+  start(): void {
+    this.#watcher = watchFile(this.#path, { interval: this.#options.intervalMs, persistent: false }, () => {
+      void this.check();
+    });
+  }
+
+  /** Reads the file now and applies it if it changed and is valid. Checks never overlap. */
+  check(): Promise<void> {
+    this.#checking = this.#checking.then(() => this.#check());
+    return this.#checking;
+  }
+
+  async #check(): Promise<void> {
+    let text: string;
+    try {
+      text = await readFile(this.#path, 'utf8');
+    } catch (cause) {
+      this.#options.onRejected(
+        new GatewayConfigError(this.#path, [`cannot be read: ${(cause as Error).message}`], { cause }),
+      );
+      return;
+    }
+    let loaded: LoadedGatewayConfig;
+    try {
+      loaded = parseGatewayConfig(text, this.#path);
+    } catch (error) {
+      if (error instanceof GatewayConfigError) {
+        this.#options.onRejected(error);
+        return;
+      }
+      throw error;
+    }
+    if (loaded.version === this.#current.version) return;
+    const previous = this.#current;
+    this.#current = loaded;
+    this.#options.onApplied(loaded, previous);
+  }
+
+  stop(): void {
+    if (this.#watcher !== undefined) unwatchFile(this.#path);
+    this.#watcher = undefined;
+  }
+}

@@ -1,0 +1,237 @@
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { hashApiKey } from '@sluice/gateway-config';
+import { type RecordingServer, ServiceProcess, startRecordingServer } from '@sluice/testkit';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type Ingress, keys, startIngress } from './harness.ts';
+
+let upstream: RecordingServer;
+let ingress: Ingress;
+let closedPort: number;
+
+const yaml = (upstreamUrl: string, deadUrl: string) => `
+version: 1
+tenants:
+  acme:
+    apiKeys: [{ id: acme-test, sha256: ${hashApiKey(keys.acme)} }]
+    routes: [live, dead, slow]
+routes:
+  live:
+    mode: direct
+    upstream: { targets: [{ url: "${upstreamUrl}/base" }] }
+    maxBodyBytes: 209715200
+  dead:
+    mode: direct
+    upstream: { targets: [{ url: "${deadUrl}" }] }
+  slow:
+    mode: direct
+    timeoutMs: 300
+    upstream: { targets: [{ url: "${upstreamUrl}/slow" }] }
+limits:
+  maxBodyBytes: 4096
+`;
+
+beforeAll(async () => {
+  upstream = await startRecordingServer((call, res) => {
+    if (call.path.startsWith('/slow')) return; // never answers
+    res.writeHead(200, {
+      'content-type': 'application/json',
+      connection: 'x-upstream-hop',
+      'x-upstream-hop': 'secret',
+      'keep-alive': 'timeout=5',
+      'x-upstream': 'kept',
+    });
+    res.end(JSON.stringify({ path: call.path, headers: call.headers, bytes: call.body.length }));
+  });
+  const dead = await startRecordingServer();
+  closedPort = dead.port;
+  await dead.close();
+  ingress = await startIngress(undefined, yaml(upstream.url, `http://127.0.0.1:${closedPort}`));
+});
+afterAll(async () => {
+  await ingress?.close();
+  await upstream?.close();
+});
+
+describe('direct mode', () => {
+  it('proxies without the queue, removing hop-by-hop headers both ways and setting forwarding headers', async () => {
+    // node:http, because fetch refuses to send a Connection header.
+    const url = new URL(`${ingress.url}/r/live/items/7?x=1`);
+    const response = await new Promise<{ headers: Record<string, unknown>; body: string; status: number }>(
+      (resolve, reject) => {
+        const req = httpRequest(
+          {
+            host: url.hostname,
+            port: url.port,
+            path: `${url.pathname}${url.search}`,
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${keys.acme}`,
+              connection: 'keep-alive, x-client-hop',
+              'x-client-hop': 'secret',
+              te: 'trailers',
+              'sluice-tenant': 'forged',
+              'x-app': 'kept',
+              'content-type': 'text/plain',
+            },
+          },
+          (res) => {
+            let text = '';
+            res.on('data', (data: Buffer) => {
+              text += data.toString();
+            });
+            res.on('end', () => resolve({ headers: res.headers, body: text, status: res.statusCode ?? 0 }));
+          },
+        );
+        req.on('error', reject);
+        req.end('hello');
+      },
+    );
+    expect(response.status).toBe(200);
+    expect(response.headers['x-upstream']).toBe('kept');
+    expect(response.headers['x-upstream-hop']).toBeUndefined();
+    const seen = JSON.parse(response.body) as {
+      path: string;
+      headers: Record<string, string>;
+      bytes: number;
+    };
+    expect(seen.path).toBe('/base/items/7?x=1');
+    expect(seen.bytes).toBe(5);
+    expect(seen.headers['x-app']).toBe('kept');
+    for (const removed of ['x-client-hop', 'te', 'authorization', 'sluice-tenant']) {
+      expect(seen.headers[removed], removed).toBeUndefined();
+    }
+    expect(seen.headers['x-forwarded-for']).toMatch(/127\.0\.0\.1/);
+    expect(seen.headers['x-forwarded-proto']).toBe('http');
+    expect(seen.headers.forwarded).toMatch(/^for=127\.0\.0\.1;proto=http;host="127\.0\.0\.1:\d+"$/);
+  });
+
+  it('answers 502 when the upstream cannot be reached and 504 when it does not answer in time', async () => {
+    const down = await fetch(`${ingress.url}/r/dead/x`, {
+      headers: { authorization: `Bearer ${keys.acme}` },
+    });
+    expect(down.status).toBe(502);
+    expect(((await down.json()) as { type: string }).type).toBe('urn:sluice:problem:bad-gateway');
+    const slow = await fetch(`${ingress.url}/r/slow/x`, {
+      headers: { authorization: `Bearer ${keys.acme}` },
+    });
+    expect(slow.status).toBe(504);
+    expect(slow.headers.get('content-type')).toContain('application/problem+json');
+  });
+
+  it('refuses a body over the limit, declared or streamed', async () => {
+    const declared = await fetch(`${ingress.url}/r/dead/x`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${keys.acme}` },
+      body: 'x'.repeat(5_000),
+    });
+    expect(declared.status).toBe(413);
+  });
+
+  it('streams a 100 MB body through and back with the memory of the ingress process staying bounded', async () => {
+    const size = Number(process.env.DIRECT_TEST_MB ?? 100) * 1024 * 1024;
+    const chunk = Buffer.alloc(64 * 1024, 7);
+    let received = 0;
+    // The upstream counts what it receives without keeping it, and streams 100 MB back.
+    const big = await startRecordingServer();
+    big.respond((_call, res) => {
+      res.writeHead(200, { 'content-type': 'application/octet-stream' });
+      let left = size;
+      const write = () => {
+        while (left > 0) {
+          left -= chunk.length;
+          if (!res.write(chunk)) {
+            res.once('drain', write);
+            return;
+          }
+        }
+        res.end();
+      };
+      write();
+    });
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-direct-'));
+    const configPath = join(dir, 'gateway.yaml');
+    await writeFile(configPath, yaml(big.url, big.url));
+    const proxy = await ServiceProcess.start({
+      name: 'ingress',
+      env: {
+        KAFKA_BROKERS: inject('kafkaBrokers'),
+        KAFKA_TOPIC_PREFIX: ingress.prefix,
+        KAFKA_TOPIC_PARTITIONS: '2',
+        SLUICE_GATEWAY_CONFIG: configPath,
+        LOG_LEVEL: 'warn',
+      },
+    });
+    try {
+      await proxy.waitReady();
+      // A first small exchange loads the proxy's code paths, so the baseline is the warm process.
+      const warm = await fetch(`${proxy.url}/r/live/warm`, {
+        method: 'PUT',
+        headers: { authorization: `Bearer ${keys.acme}` },
+        body: 'x',
+      });
+      await warm.arrayBuffer();
+      const rss = async () => {
+        const status = await readFile(`/proc/${proxy.pid}/status`, 'utf8');
+        return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? 0) / 1024;
+      };
+      const baseline = await rss();
+      let peak = baseline;
+      const sampler = setInterval(() => {
+        void rss().then((value) => {
+          peak = Math.max(peak, value);
+        });
+      }, 20);
+      let sent = 0;
+      const body = new Readable({
+        read() {
+          if (sent >= size) {
+            this.push(null);
+            return;
+          }
+          sent += chunk.length;
+          this.push(chunk);
+        },
+      });
+      const url = new URL(`${proxy.url}/r/live/upload`);
+      const downloaded = await new Promise<number>((resolve, reject) => {
+        const req = httpRequest(
+          {
+            host: url.hostname,
+            port: url.port,
+            path: url.pathname,
+            method: 'PUT',
+            headers: { authorization: `Bearer ${keys.acme}` },
+          },
+          (res) => {
+            let total = 0;
+            res.on('data', (data: Buffer) => {
+              total += data.length;
+            });
+            res.on('end', () => resolve(total));
+            res.on('error', reject);
+          },
+        );
+        req.on('error', reject);
+        body.pipe(req);
+      });
+      clearInterval(sampler);
+      received = big.calls[0]?.body.length ?? 0;
+      expect(downloaded).toBe(size);
+      expect(sent).toBe(size);
+      const grownMb = peak - baseline;
+      console.log(
+        `direct mode: ${size / 1024 / 1024} MB up and down through the ingress; its RSS grew by ${grownMb.toFixed(1)} MB`,
+      );
+      // Buffering either direction whole would grow the process by 100 MB or more.
+      expect(grownMb).toBeLessThan(50);
+      void received;
+    } finally {
+      await proxy.stop();
+      await big.close();
+    }
+  });
+});
