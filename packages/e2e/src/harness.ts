@@ -24,7 +24,7 @@ version: 1
 tenants:
   acme:
     apiKeys: [{ id: acme-e2e, sha256: ${hashApiKey(tenantKeys.acme)} }]
-    routes: [e2e, e2e-slow]
+    routes: [e2e, e2e-slow, e2e-fragile]
     webhookSecret: ${webhookSecret}
     resultTopic: true
   globex:
@@ -47,6 +47,13 @@ routes:
       outlierDetection: { consecutiveFailures: 100000 }
     timeoutMs: 300
     retry: { maxAttempts: 2, baseDelayMs: 50, maxDelayMs: 100 }
+  e2e-fragile:
+    # A target of its own, with a breaker that opens fast: the scenario of an upstream going down.
+    upstream:
+      targets: [{ url: "${upstream}/fragile" }]
+      circuitBreaker: { failureThreshold: 3, openMs: 500 }
+      outlierDetection: { consecutiveFailures: 100000 }
+    retry: { maxAttempts: 10, baseDelayMs: 50, maxDelayMs: 100 }
 callbacks:
   allowPrivateNetworks: true
 `;

@@ -18,7 +18,11 @@ export class ScriptedUpstream {
   readonly #held = new Map<string, Array<() => void>>();
   readonly #released = new Set<string>();
 
+  /** While true, the target at /fragile answers every request 503 (the whole target is down). */
+  fragileDown = false;
+
   readonly handler: CallHandler = (call, res) => {
+    if (call.path.startsWith('/fragile')) return this.fragileDown ? answer(res, 503) : echo(call, res);
     const [, , behaviour, token = '', n = '0'] = call.path.split('?')[0]?.split('/') ?? [];
     const seen = this.#count(`${behaviour}/${token}`);
     switch (behaviour) {

@@ -105,3 +105,33 @@ describe('UpstreamClient against real HTTP servers', () => {
     expect(outcome).toMatchObject({ kind: 'error', code: 'UPSTREAM_RESPONSE_TOO_LARGE' });
   });
 });
+
+describe('HTTP/2 upstreams', () => {
+  it('speaks HTTP/2 with prior knowledge to a cleartext h2c target', async () => {
+    const { createServer: createH2Server } = await import('node:http2');
+    const versions: string[] = [];
+    const server = createH2Server((req, res) => {
+      versions.push(req.httpVersion);
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.end(`h${req.httpVersion}`);
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    const upstream = new UpstreamClient({ connections: () => 8, protocol: () => 'http2' });
+    try {
+      const outcomes = await Promise.all(
+        Array.from({ length: 5 }, () =>
+          upstream.call({ ...call(`http://127.0.0.1:${port}`), headers: {}, body: undefined, method: 'GET' }),
+        ),
+      );
+      for (const outcome of outcomes) {
+        expect(outcome).toMatchObject({ kind: 'response', status: 200 });
+        expect(outcome.kind === 'response' && outcome.body.toString()).toBe('h2.0');
+      }
+      expect(versions).toEqual(['2.0', '2.0', '2.0', '2.0', '2.0']);
+    } finally {
+      await upstream.close();
+      server.close();
+    }
+  });
+});

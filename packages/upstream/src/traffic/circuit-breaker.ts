@@ -90,6 +90,11 @@ export class CircuitBreaker {
     }
   }
 
+  /** When an open circuit lets a probe through; undefined unless open. Asking changes nothing. */
+  halfOpensAt(): number | undefined {
+    return this.#state === 'open' ? this.#openedAt + this.#options.openMs : undefined;
+  }
+
   /** The state at `now`; an open circuit whose time is up becomes half-open here. */
   state(now: number): CircuitState {
     if (this.#state === 'open' && now - this.#openedAt >= this.#options.openMs)

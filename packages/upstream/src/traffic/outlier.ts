@@ -114,6 +114,12 @@ export class OutlierDetector {
     return healthy;
   }
 
+  /** When a target's current ejection ends; undefined when it is not ejected at `now`. */
+  ejectedUntil(targetId: string, now: number): number | undefined {
+    const until = this.#targets.get(targetId)?.ejectedUntil;
+    return until !== undefined && now < until ? until : undefined;
+  }
+
   /** How many times a target has been ejected (0 when unknown). */
   ejectionCount(targetId: string): number {
     return this.#targets.get(targetId)?.times ?? 0;

@@ -264,16 +264,21 @@ export class UpstreamState {
     return state.rate !== undefined && state.rate.peekWaitMs(now) > 0;
   }
 
-  /** How long until a target may be tried again (a breaker half-opens or an ejection ends), at least 10 ms. */
+  /**
+   * How long until some target may be tried again: its breaker half-opens and its ejection ends. Computed from
+   * the deadlines, never by asking the breakers about a future instant (asking moves their state).
+   */
   #untilProbe(now: number): number {
     let soonest = Number.POSITIVE_INFINITY;
     for (const state of this.#targets.values()) {
-      for (let step = 1; step <= 64 && soonest > step * 250; step *= 2) {
-        const at = now + step * 250;
-        if (state.breaker.canRequest(at) && !this.#outlier.isEjected(state.target.id, at))
-          soonest = Math.min(soonest, step * 250);
-      }
+      if (state.failingChecks) continue;
+      const at = Math.max(
+        state.breaker.halfOpensAt() ?? now,
+        this.#outlier.ejectedUntil(state.target.id, now) ?? now,
+      );
+      soonest = Math.min(soonest, at - now);
     }
+    // Every target failing its active checks: look again at about the checks' pace.
     return Number.isFinite(soonest) ? Math.max(10, soonest) : 1_000;
   }
 

@@ -1,0 +1,56 @@
+import { waitFor } from '@sluice/testkit';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { api, type Stack, startStack, terminalStatusOf } from '../src/harness.ts';
+import { ScriptedUpstream } from '../src/upstream.ts';
+
+const upstream = new ScriptedUpstream();
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack(inject('kafkaBrokers'), upstream.handler);
+}, 180_000);
+afterAll(async () => {
+  await stack?.stop();
+});
+
+async function workerMetric(name: string, labels = ''): Promise<number> {
+  const text = await (await fetch(`${stack.services['batch-worker'].url}/metrics`)).text();
+  const line =
+    text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels)) ??
+    text.split('\n').find((l) => l.startsWith(`${name} `));
+  return Number(line?.split(' ').at(-1) ?? 0);
+}
+
+describe('an upstream that goes down', () => {
+  it('pauses consumption instead of burning attempts, probes, and resumes when the probe succeeds', async () => {
+    upstream.fragileDown = true;
+    const fragileCalls = () => stack.upstream.calls.filter((c) => c.path.startsWith('/fragile')).length;
+    const ids: string[] = [];
+    for (let i = 0; i < 20; i += 1) {
+      const response = await api(stack, '/v1/requests', {
+        json: { route: 'e2e-fragile', method: 'GET', path: `/item/${i}` },
+      });
+      ids.push(((await response.json()) as { id: string }).id);
+    }
+    await waitFor('the breaker to open and the partitions to pause', async () => {
+      const open = await workerMetric('sluice_upstream_circuit_state', 'state="open"');
+      const paused = await workerMetric('sluice_consumer_partitions_paused');
+      return open === 1 && paused >= 1;
+    });
+    const callsWhenOpen = fragileCalls();
+    const openedAt = Date.now();
+    // While it is down, only one probe per open period (500 ms) reaches it, not 20 requests' retries.
+    await waitFor('two probes', () => fragileCalls() >= callsWhenOpen + 2, { timeoutMs: 10_000 });
+    expect(Date.now() - openedAt).toBeGreaterThanOrEqual(700);
+    upstream.fragileDown = false;
+    for (const id of ids) {
+      const done = await terminalStatusOf(stack, id);
+      expect(done.status).toBe('succeeded');
+      expect(done.attempts).toBeLessThanOrEqual(10);
+    }
+    expect(fragileCalls()).toBeLessThan(20 * 4);
+    await waitFor(
+      'the partitions to resume',
+      async () => (await workerMetric('sluice_consumer_partitions_paused')) === 0,
+    );
+  });
+});
