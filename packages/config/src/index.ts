@@ -75,6 +75,14 @@ export const serviceEnv = {
   /** Time in-flight work gets to finish during shutdown before it is left for redelivery. */
   DRAIN_TIMEOUT_MS: envInt(10_000, { min: 0 }),
   SERVICE_INSTANCE_ID: z.string().min(1).optional(),
+  /** OTLP http/protobuf endpoint traces are exported to (a collector or Jaeger, e.g. http://jaeger:4318). */
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url().optional(),
+  /** Share of new traces sampled (parent-based: a request's trace is kept or dropped whole); errors always kept. */
+  TRACES_SAMPLE_RATIO: z.coerce.number().min(0).max(1).default(1),
+  /** How long finished spans wait to be exported together. */
+  TRACES_EXPORT_DELAY_MS: envInt(2_000, { min: 10 }),
+  /** Per-request log lines (access log, record handled) are written for one in this many. */
+  LOG_SAMPLE_EVERY: envInt(100, { min: 1 }),
   /** The running build's version, in telemetry; images and the chart set it. */
   SERVICE_VERSION: z.string().min(1).default('0.1.0'),
   REGION: z.string().default('local'),

@@ -27,6 +27,9 @@ describe('parseEnv with serviceEnv', () => {
       DRAIN_TIMEOUT_MS: 10_000,
       REGION: 'local',
       SERVICE_VERSION: '0.1.0',
+      TRACES_SAMPLE_RATIO: 1,
+      TRACES_EXPORT_DELAY_MS: 2_000,
+      LOG_SAMPLE_EVERY: 100,
     });
   });
 

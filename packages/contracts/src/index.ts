@@ -27,4 +27,3 @@ export {
   topicName,
   topicSpecifications,
 } from './topics.ts';
-export { childTraceparent, traceHeadersOf } from './trace-context.ts';

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import {
-  childTraceparent,
   codecs,
   isId,
   newId,
@@ -10,7 +9,6 @@ import {
   type StatusMessage,
   statusRank,
   statusRecord,
-  traceHeadersOf,
 } from '../src/index.ts';
 
 const status: StatusMessage = {
@@ -125,27 +123,11 @@ describe('ids', () => {
   });
 });
 
-describe('trace context', () => {
-  it('continues a valid parent trace with a new span, and starts a trace otherwise', () => {
-    const parent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
-    const child = childTraceparent(parent);
-    expect(child).toMatch(/^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/);
-    expect(child).not.toBe(parent);
-    expect(childTraceparent('garbage')).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-01$/);
-    expect(childTraceparent('00-00000000000000000000000000000000-b7ad6b7169203331-01')).not.toContain(
-      '0000000000000000000000000000000',
-    );
-  });
-
-  it('carries trace headers of a consumed record onto the records it causes', () => {
-    const carried = traceHeadersOf({
-      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
-      tracestate: 'a=1',
-      other: 'x',
-    });
-    expect(Object.keys(carried).sort()).toEqual(['traceparent', 'tracestate']);
-    const record = statusRecord('status', { ...status, id: 'r-1' }, carried);
-    expect(record.headers.traceparent).toContain('0af7651916cd43dd8448eb211c80319c');
+describe('record builders', () => {
+  it('key a status by request id and carry the given trace context with the id headers', () => {
+    const traceparent = '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01';
+    const record = statusRecord('status', { ...status, id: 'r-1' }, { traceparent });
+    expect(record.headers.traceparent).toBe(traceparent);
     expect(record.headers[recordHeaders.requestId]).toBe('r-1');
     expect(record.key).toBe('r-1');
   });

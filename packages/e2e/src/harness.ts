@@ -79,7 +79,11 @@ export interface Stack {
  * file pointing at them, and the four services as separate processes on the run's broker, on topics of their
  * own (a unique prefix).
  */
-export async function startStack(brokers: string, upstreamHandler: CallHandler): Promise<Stack> {
+export async function startStack(
+  brokers: string,
+  upstreamHandler: CallHandler,
+  extraEnv: Record<string, string> = {},
+): Promise<Stack> {
   const prefix = `${uniqueName('e2e')}.`;
   const upstream = await startRecordingServer(upstreamHandler);
   const receiver = await startRecordingServer((_call, res) => {
@@ -100,6 +104,7 @@ export async function startStack(brokers: string, upstreamHandler: CallHandler):
     WEBHOOK_BASE_DELAY_MS: '100',
     WEBHOOK_MAX_DELAY_MS: '500',
     QUEUE_STATS_INTERVAL_MS: '500',
+    ...extraEnv,
   };
   const services = {} as Record<ServiceName, ServiceProcess>;
   const startService = async (name: ServiceName) => {

@@ -16,6 +16,7 @@ export {
   type ServiceContext,
   startConsumer,
   startProducer,
+  tracedProducer,
   untilReady,
 } from './kafka-service.ts';
 export { createLogger, type Logger } from './logger.ts';

@@ -1,9 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import type { Server } from 'node:http';
+import { ROOT_CONTEXT, SpanKind } from '@opentelemetry/api';
 import { kafkaConnectionFrom, type ServiceEnv } from '@sluice/config';
 import {
   type consumerGroups,
   groupName,
+  recordHeaders,
   type TopicId,
   tableReaderGroupName,
   topicName,
@@ -14,12 +16,13 @@ import {
   type ConsumedRecord,
   createKafkaClient,
   type KafkaClient,
+  type PartitionLag,
   type Producer,
   provisionTopics,
   RecordProcessor,
   type TopicPartition,
 } from '@sluice/kafka';
-import { startTelemetry, type Telemetry } from '@sluice/telemetry';
+import { contextFrom, inSpan, startTelemetry, type Telemetry, traceHeaders } from '@sluice/telemetry';
 import pRetry from 'p-retry';
 import { createHealthServer, type ExtraRoute, Readiness } from './health.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -55,7 +58,15 @@ export function createServiceContext(name: string, env: ServiceEnv): ServiceCont
   const instance = env.SERVICE_INSTANCE_ID ?? `${name}-${process.pid}`;
   const logger = createLogger(name, env.LOG_LEVEL, instance);
   const kafka = createKafkaClient(env.KAFKA_CLIENT, kafkaConnectionFrom(env, instance));
-  const telemetry = startTelemetry({ name, version: env.SERVICE_VERSION, instance, region: env.REGION });
+  const telemetry = startTelemetry(
+    { name, version: env.SERVICE_VERSION, instance, region: env.REGION },
+    {
+      otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT,
+      sampleRatio: env.TRACES_SAMPLE_RATIO,
+      exportDelayMs: env.TRACES_EXPORT_DELAY_MS,
+    },
+    (error) => logger.warn({ err: error }, 'telemetry failed; the service runs on without it'),
+  );
   const readiness = new Readiness();
   let started = false;
   readiness.add({ name: 'startupComplete', ready: () => started });
@@ -167,16 +178,18 @@ export interface ConsumerSpec {
  * graceful stop (drain, commit the finished prefix, leave the group) as a shutdown step.
  */
 export async function startConsumer(ctx: ServiceContext, spec: ConsumerSpec): Promise<RecordProcessor> {
+  const groupId = groupName(spec.group, ctx.env.KAFKA_TOPIC_PREFIX);
   const consumer = ctx.kafka.consumer({
-    groupId: groupName(spec.group, ctx.env.KAFKA_TOPIC_PREFIX),
+    groupId,
     topics: spec.topics.map((id) => ctx.topic(id)),
     fromBeginning: true,
     partitionConcurrency: 4,
   });
+  const handle = tracedHandler(ctx, groupId, spec.handle);
   const processor = new RecordProcessor({
     consumer,
     maxInFlight: spec.maxInFlight,
-    handle: spec.handle,
+    handle,
     ...(spec.orderingKey ? { orderingKey: spec.orderingKey } : {}),
     ...(spec.commitIntervalMs !== undefined ? { commitIntervalMs: spec.commitIntervalMs } : {}),
     ...(spec.onAssigned ? { onAssigned: spec.onAssigned } : {}),
@@ -199,7 +212,131 @@ export async function startConsumer(ctx: ServiceContext, spec: ConsumerSpec): Pr
     if (abandoned > 0) ctx.logger.warn({ abandoned }, 'records left unfinished for redelivery');
   });
   await untilReady(ctx, 'joining consumer group', () => processor.start());
+  observeConsumer(
+    ctx,
+    groupId,
+    spec.topics.map((id) => ctx.topic(id)),
+    processor,
+  );
   return processor;
+}
+
+/**
+ * A consumer's handler inside a CONSUMER span per record (OpenTelemetry messaging conventions), child of the
+ * context the record carries: one trace follows a request across the services.
+ */
+function tracedHandler(
+  ctx: ServiceContext,
+  groupId: string,
+  handle: ConsumerSpec['handle'],
+): ConsumerSpec['handle'] {
+  return (record, signal) =>
+    inSpan(
+      ctx.telemetry.tracer,
+      `process ${record.topic}`,
+      {
+        kind: SpanKind.CONSUMER,
+        parent: contextFrom(record.headers, ROOT_CONTEXT),
+        attributes: {
+          'messaging.system': 'kafka',
+          'messaging.operation.type': 'process',
+          'messaging.destination.name': record.topic,
+          'messaging.destination.partition.id': String(record.partition),
+          'messaging.kafka.offset': Number(record.offset),
+          'messaging.consumer.group.name': groupId,
+          ...(record.headers[recordHeaders.requestId] !== undefined
+            ? { 'sluice.request_id': record.headers[recordHeaders.requestId] }
+            : {}),
+          ...(record.headers[recordHeaders.batchId] !== undefined
+            ? { 'sluice.batch_id': record.headers[recordHeaders.batchId] }
+            : {}),
+        },
+      },
+      () => handle(record, signal),
+    );
+}
+
+/** Records in flight and the group's lag per partition, as metrics. */
+function observeConsumer(
+  ctx: ServiceContext,
+  groupId: string,
+  topics: string[],
+  processor: RecordProcessor,
+): void {
+  const admin = ctx.kafka.admin();
+  let lags: PartitionLag[] = [];
+  const sample = async () => {
+    try {
+      lags = await admin.groupLag(groupId, topics);
+    } catch (error) {
+      ctx.logger.debug({ err: error }, 'sampling consumer lag failed');
+    }
+  };
+  void sample();
+  const timer = setInterval(() => void sample(), 5_000);
+  timer.unref();
+  ctx.shutdown.add('close', `stop lag sampling of ${groupId}`, async () => {
+    clearInterval(timer);
+    await admin.close();
+  });
+  const group = { 'messaging.consumer.group.name': groupId };
+  ctx.telemetry.meter
+    .createObservableGauge('sluice.consumer.lag', {
+      unit: '{message}',
+      description: 'Records of a partition not yet committed by the group.',
+    })
+    .addCallback((result) => {
+      for (const lag of lags) {
+        result.observe(Number(lag.lag), {
+          ...group,
+          'messaging.destination.name': lag.topic,
+          'messaging.destination.partition.id': String(lag.partition),
+        });
+      }
+    });
+  ctx.telemetry.meter
+    .createObservableGauge('sluice.consumer.records.in_flight', {
+      unit: '{message}',
+      description: 'Records handed to the handler and not finished yet.',
+    })
+    .addCallback((result) => result.observe(processor.inFlight, group));
+}
+
+/**
+ * Wraps a producer so that every send is a PRODUCER span and every record carries W3C trace context: its own when
+ * the caller set one (the trace of the request the record belongs to), else the send's.
+ */
+export function tracedProducer(ctx: ServiceContext, producer: Producer): Producer {
+  return {
+    connect: () => producer.connect(),
+    close: () => producer.close(),
+    send: (records) => {
+      const topics = [...new Set(records.map((record) => record.topic))];
+      return inSpan(
+        ctx.telemetry.tracer,
+        `send ${topics.join(' ')}`,
+        {
+          kind: SpanKind.PRODUCER,
+          attributes: {
+            'messaging.system': 'kafka',
+            'messaging.operation.type': 'send',
+            'messaging.destination.name': topics.join(','),
+            'messaging.batch.message_count': records.length,
+          },
+        },
+        async () => {
+          const carried = traceHeaders();
+          await producer.send(
+            records.map((record) =>
+              record.headers?.[recordHeaders.traceparent] !== undefined
+                ? record
+                : { ...record, headers: { ...record.headers, ...carried } },
+            ),
+          );
+        },
+      );
+    },
+  };
 }
 
 /**
@@ -208,7 +345,7 @@ export async function startConsumer(ctx: ServiceContext, spec: ConsumerSpec): Pr
  */
 export async function startProducer(
   ctx: ServiceContext,
-  producer: Producer = ctx.kafka.producer(),
+  producer: Producer = tracedProducer(ctx, ctx.kafka.producer()),
 ): Promise<Producer> {
   let connected = false;
   ctx.readiness.add({ name: 'kafkaProducerConnected', ready: () => connected });

@@ -1,3 +1,4 @@
+import { trace } from '@opentelemetry/api';
 import { type Logger, pino } from 'pino';
 
 export type { Logger };
@@ -8,8 +9,22 @@ export function createLogger(service: string, level: string, instance?: string):
     level,
     base: { service, ...(instance ? { instance } : {}) },
     timestamp: pino.stdTimeFunctions.isoTime,
+    // Every line written inside a traced context names its trace and span, so logs and traces meet.
+    mixin: () => {
+      const span = trace.getActiveSpan()?.spanContext();
+      return span === undefined ? {} : { trace_id: span.traceId, span_id: span.spanId };
+    },
     redact: {
-      paths: ['*.authorization', '*.headers.authorization', '*.apiKey', '*.secret', '*.password', '*.body'],
+      paths: [
+        '*.authorization',
+        '*.headers.authorization',
+        '*.apiKey',
+        '*.secret',
+        '*.webhookSecret',
+        '*.password',
+        '*.body',
+        '*.bodyBase64',
+      ],
       censor: '[redacted]',
     },
   });

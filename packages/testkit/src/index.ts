@@ -13,7 +13,9 @@ export { type StartKafkaOptions, startKafka } from './kafka/launcher.ts';
 export { type KafkaHandle, type KafkaSource, KafkaUnavailableError } from './kafka/types.ts';
 export { uniqueName } from './naming.ts';
 export { canConnect, freePort } from './net.ts';
+export { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './otlp-receiver.ts';
 export { cacheDir, repoRoot } from './paths.ts';
+export { checkMetrics, promtoolPath } from './promtool.ts';
 export {
   type ServiceExit,
   type ServiceName,

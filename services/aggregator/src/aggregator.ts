@@ -1,3 +1,4 @@
+import { ROOT_CONTEXT, type Tracer, trace } from '@opentelemetry/api';
 import {
   type BatchCompletion,
   type BatchState,
@@ -9,10 +10,10 @@ import {
   recordHeaders,
   type StatusMessage,
   statusRecord,
-  traceHeadersOf,
 } from '@sluice/contracts';
 import type { ConsumedRecord, Producer, ProducerRecord } from '@sluice/kafka';
 import { deadLetterRecord } from '@sluice/runtime';
+import { contextFrom, inSpan, linkFrom, traceHeaders } from '@sluice/telemetry';
 import { applyClock, applyProgress, type ReducerSettings, type Transition } from './batch-reducer.ts';
 import type { BatchStore } from './batch-store.ts';
 
@@ -27,6 +28,8 @@ export interface AggregatorDeps {
   store: BatchStore;
   topics: AggregatorTopics;
   settings: ReducerSettings;
+  tracer: Tracer;
+  metrics?: { terminal(status: StatusMessage): void } | undefined;
   now?: () => number;
   /** A write to Kafka failed; the group is written again after a backoff. */
   onWriteError?(error: unknown, attempt: number): void;
@@ -82,7 +85,8 @@ export class Aggregator {
       const queue = this.#queued.get(message.batchId);
       const pending: Pending = {
         message,
-        carried: traceHeadersOf(record.headers),
+        // The record's consumer span: what it causes carries this trace.
+        carried: traceHeaders(),
         offset: record.offset,
         partition: record.partition,
         signal,
@@ -135,15 +139,18 @@ export class Aggregator {
       let changed: BatchState | null | undefined;
       const outputs: Output[] = [];
       for (const item of taken) {
-        const transition = applyProgress(state, item.message, item.offset, this.#now());
+        const transition = applyProgress(
+          state,
+          item.message,
+          item.offset,
+          this.#now(),
+          item.carried[recordHeaders.traceparent],
+        );
         if (transition.state !== undefined) {
-          changed =
-            transition.state !== null && item.message.kind === 'accepted'
-              ? { ...transition.state, ...pickTraceparent(item.carried) }
-              : transition.state;
+          changed = transition.state;
           state = changed ?? undefined;
         }
-        outputs.push(...outputsOf(transition, item.carried));
+        outputs.push(...this.#outputsOf(transition, item.carried, state));
       }
       await this.#write(batchId, (taken[0] as Pending).partition, changed, outputs);
     });
@@ -172,12 +179,57 @@ export class Aggregator {
         const partition = this.#deps.store.partitionOf(batchId);
         if (partition === undefined || !owned.has(partition)) return;
         written += 1;
-        const carried =
-          state.traceparent === undefined ? {} : traceHeadersOf({ traceparent: state.traceparent });
-        await this.#write(batchId, partition, transition.state, outputsOf(transition, carried));
+        // The deadline's work joins the batch's trace (from its announcement).
+        const parent = contextFrom(
+          state.traceparent === undefined ? {} : { traceparent: state.traceparent },
+          ROOT_CONTEXT,
+        );
+        await inSpan(
+          this.#deps.tracer,
+          'expire batch',
+          { parent, attributes: { 'sluice.batch_id': batchId } },
+          async () => {
+            const outputs = this.#outputsOf(transition, traceHeaders(), transition.state ?? undefined);
+            await this.#write(batchId, partition, transition.state, outputs);
+          },
+        );
       });
     }
     return written;
+  }
+
+  /**
+   * What a transition writes, each with the trace context it carries. A batch's completion gets a span of its own
+   * that links to the traces of every request of the batch.
+   */
+  #outputsOf(transition: Transition, carried: CarriedHeaders, state: BatchState | undefined): Output[] {
+    const outputs: Output[] = transition.statuses.map((message) => ({
+      kind: 'status' as const,
+      message,
+      carried,
+    }));
+    for (const status of transition.statuses) this.#deps.metrics?.terminal(status);
+    for (const message of transition.completions) {
+      if (message.kind === 'request') {
+        outputs.push({ kind: 'completion', message, carried });
+        continue;
+      }
+      const links = Object.values(state?.items ?? {}).flatMap((item) => {
+        const link = item.traceparent === undefined ? undefined : linkFrom({ traceparent: item.traceparent });
+        return link === undefined ? [] : [link];
+      });
+      const span = this.#deps.tracer.startSpan(
+        'complete batch',
+        {
+          links,
+          attributes: { 'sluice.batch_id': message.batchId, 'sluice.batch.size': message.items.length },
+        },
+        contextFrom(carried, ROOT_CONTEXT),
+      );
+      outputs.push({ kind: 'completion', message, carried: traceHeaders(trace.setSpan(ROOT_CONTEXT, span)) });
+      span.end();
+    }
+    return outputs;
   }
 
   async #write(
@@ -236,15 +288,3 @@ function delay(ms: number, signal: AbortSignal | undefined): Promise<void> {
 type Output =
   | { kind: 'status'; message: StatusMessage; carried: CarriedHeaders }
   | { kind: 'completion'; message: RequestCompletion | BatchCompletion; carried: CarriedHeaders };
-
-function outputsOf(transition: Transition, carried: CarriedHeaders): Output[] {
-  return [
-    ...transition.statuses.map((message) => ({ kind: 'status' as const, message, carried })),
-    ...transition.completions.map((message) => ({ kind: 'completion' as const, message, carried })),
-  ];
-}
-
-function pickTraceparent(carried: CarriedHeaders): { traceparent?: string } {
-  const traceparent = carried[recordHeaders.traceparent];
-  return traceparent === undefined ? {} : { traceparent };
-}

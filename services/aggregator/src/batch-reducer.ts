@@ -39,15 +39,22 @@ export function applyProgress(
   message: ProgressMessage,
   offset: bigint,
   now: number,
+  /** The W3C trace context of the record, kept with the batch (announcement) or the item (result). */
+  traceparent?: string,
 ): Transition {
   if (current !== undefined && offset <= BigInt(current.appliedOffset)) return unchanged();
-  const transition = apply(current, message, now);
+  const transition = apply(current, message, now, traceparent);
   // Only a changed state is written; it records the offset so that a replay of this record is skipped.
   if (transition.state === undefined || transition.state === null) return transition;
   return { ...transition, state: { ...transition.state, appliedOffset: offset.toString() } };
 }
 
-function apply(current: BatchState | undefined, message: ProgressMessage, now: number): Transition {
+function apply(
+  current: BatchState | undefined,
+  message: ProgressMessage,
+  now: number,
+  traceparent: string | undefined,
+): Transition {
   switch (message.kind) {
     case 'accepted': {
       if (current !== undefined && current.phase !== 'awaiting-accept') return unchanged();
@@ -66,11 +73,12 @@ function apply(current: BatchState | undefined, message: ProgressMessage, now: n
         appliedOffset: current?.appliedOffset ?? '-1',
         createdAt: current?.createdAt ?? now,
         revision: current?.revision ?? 0,
+        ...(traceparent !== undefined ? { traceparent } : {}),
       };
       const statuses: StatusMessage[] = [];
       const completions: Transition['completions'] = [];
       for (const early of current?.early ?? []) {
-        const replayed = apply(state, early, now);
+        const replayed = apply(state, early, now, undefined);
         if (replayed.state) state = replayed.state;
         statuses.push(...replayed.statuses);
         completions.push(...replayed.completions);
@@ -95,7 +103,9 @@ function apply(current: BatchState | undefined, message: ProgressMessage, now: n
       }
       if (current.phase === 'closed') return unchanged();
       if (!current.ids.includes(message.id) || current.items[message.id] !== undefined) return unchanged();
-      return message.kind === 'started' ? started(current, message, now) : finished(current, message, now);
+      return message.kind === 'started'
+        ? started(current, message, now)
+        : finished(current, message, now, traceparent);
     }
     default:
       return assertNever(message);
@@ -119,7 +129,12 @@ function started(state: BatchState, message: StartedMessage, now: number): Trans
   };
 }
 
-function finished(state: BatchState, message: FinishedMessage, now: number): Transition {
+function finished(
+  state: BatchState,
+  message: FinishedMessage,
+  now: number,
+  traceparent: string | undefined,
+): Transition {
   const status: StatusMessage = {
     ...statusBase(state, message.id, message.acceptedAt, message.idempotency),
     status: message.status,
@@ -141,6 +156,7 @@ function finished(state: BatchState, message: FinishedMessage, now: number): Tra
         status: message.status,
         ...(message.result !== undefined ? { httpStatus: message.result.status } : {}),
         finishedAt: message.finishedAt,
+        ...(traceparent !== undefined ? { traceparent } : {}),
       },
     },
   };

@@ -8,6 +8,7 @@ import {
   untilReady,
 } from '@sluice/runtime';
 import { Aggregator } from './aggregator.ts';
+import { AggregatorMetrics } from './aggregator-metrics.ts';
 import { BatchStore } from './batch-store.ts';
 import { loadConfig } from './config.ts';
 
@@ -39,6 +40,8 @@ runMain('aggregator', async () => {
       closedRetentionMs: env.AGGREGATOR_CLOSED_RETENTION_MS,
       orphanTimeoutMs: env.AGGREGATOR_ORPHAN_TIMEOUT_MS,
     },
+    tracer: ctx.telemetry.tracer,
+    metrics: new AggregatorMetrics(ctx.telemetry.meter),
     onWriteError: (error, attempt) =>
       ctx.logger.error({ err: error, attempt }, 'writing aggregated results failed; writing them again'),
   });

@@ -12,7 +12,7 @@ import {
 import { Coalescer, Dispatcher, PartitionPauser, UpstreamClient } from '@sluice/upstream';
 import { loadConfig } from './config.ts';
 import { RequestHandler } from './request-handler.ts';
-import { TrafficMetrics } from './traffic-metrics.ts';
+import { WorkerMetrics } from './worker-metrics.ts';
 
 runMain('batch-worker', async () => {
   const env = loadConfig(process.env);
@@ -44,7 +44,7 @@ runMain('batch-worker', async () => {
     (partitions) => byOwner(partitions, (processor, tps) => processor.pause(tps)),
     (partitions) => byOwner(partitions, (processor, tps) => processor.resume(tps)),
   );
-  const metrics = new TrafficMetrics(ctx.telemetry.meter, () => dispatcher, pauser);
+  const metrics = new WorkerMetrics(ctx.telemetry.meter, () => dispatcher, pauser);
   dispatcher = new Dispatcher({
     client,
     route: (name) => routes()[name],
@@ -63,6 +63,8 @@ runMain('batch-worker', async () => {
     dispatcher,
     coalescer: new Coalescer(dispatcher, (route) => routes()[route]?.coalesce),
     gateway: () => gateway.current().config,
+    tracer: ctx.telemetry.tracer,
+    metrics,
     topics: {
       results: ctx.topic('results'),
       retries: ctx.topic('requestRetries'),

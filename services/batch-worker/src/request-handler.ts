@@ -1,18 +1,19 @@
+import { SpanKind, SpanStatusCode, TraceFlags, type Tracer } from '@opentelemetry/api';
 import {
   type Attempt,
-  type CarriedHeaders,
   codecs,
   type FinishedMessage,
   type HttpResult,
   progressRecord,
   type RequestMessage,
+  recordHeaders,
   requestRecord,
   type TerminalStatus,
-  traceHeadersOf,
 } from '@sluice/contracts';
 import type { GatewayConfig, RouteConfig } from '@sluice/gateway-config';
 import type { ConsumedRecord, Producer, ProducerRecord } from '@sluice/kafka';
 import { deadLetterRecord, notBeforeOf, waitUntil } from '@sluice/runtime';
+import { forceSampleAttribute, inSpan, traceHeaders } from '@sluice/telemetry';
 import {
   type Coalescer,
   classify,
@@ -24,6 +25,7 @@ import {
   type UpstreamOutcome,
   upstreamUrl,
 } from '@sluice/upstream';
+import type { WorkerMetrics } from './worker-metrics.ts';
 
 export interface WorkerTopics {
   results: string;
@@ -39,6 +41,8 @@ export interface RequestHandlerDeps {
   coalescer: Coalescer;
   gateway(): GatewayConfig;
   topics: WorkerTopics;
+  tracer: Tracer;
+  metrics?: WorkerMetrics | undefined;
   now?: () => number;
   random?: () => number;
 }
@@ -66,7 +70,6 @@ export class RequestHandler {
       return;
     }
     const request = decoded.value;
-    const carried = traceHeadersOf(record.headers);
     if (record.topic === this.#deps.topics.retries) await waitUntil(notBeforeOf(record), signal);
     const route = this.#deps.gateway().routes[request.route];
     if (route === undefined) {
@@ -78,20 +81,19 @@ export class RequestHandler {
           request.attempts,
           request,
         ),
-        this.#finished(request, carried, 'dead', request.attempts, {
+        this.#finished(request, 'dead', request.attempts, {
           error: { code: 'ROUTE_UNKNOWN', message: `route "${request.route}" is not configured` },
         }),
       ]);
       return;
     }
-    await this.#process(record, request, route, carried, signal);
+    await this.#process(record, request, route, signal);
   };
 
   async #process(
     record: ConsumedRecord,
     request: RequestMessage,
     route: RouteConfig,
-    carried: CarriedHeaders,
     signal: AbortSignal,
   ): Promise<void> {
     const attempts = [...request.attempts];
@@ -102,12 +104,18 @@ export class RequestHandler {
         const now = this.#now();
         if (now >= request.deadlineAt) {
           await this.#send([
-            this.#finished(request, carried, 'expired', attempts, { error: deadlinePassed(request) }),
+            this.#finished(request, 'expired', attempts, { error: deadlinePassed(request) }),
           ]);
           return;
         }
-        if (attempts.length === 0) pending.push(this.#send([this.#started(request, carried, now)]));
-        const { outcome, target } = await this.#call(record, request, attempts.length > 0, route, signal);
+        if (attempts.length === 0) pending.push(this.#send([this.#started(request, now)]));
+        const { outcome, target } = await this.#tracedCall(
+          record,
+          request,
+          attempts.length + 1,
+          route,
+          signal,
+        );
         signal.throwIfAborted();
         const attempt = attemptOf(attempts.length + 1, now, outcome, target);
         attempts.push(attempt);
@@ -116,7 +124,7 @@ export class RequestHandler {
         const error = outcome.kind === 'error' ? { code: outcome.code, message: outcome.message } : undefined;
         if (verdict !== 'retry') {
           await this.#send([
-            this.#finished(request, carried, verdict === 'success' ? 'succeeded' : 'failed', attempts, {
+            this.#finished(request, verdict === 'success' ? 'succeeded' : 'failed', attempts, {
               result,
               error,
               startedAt: startedAt ?? now,
@@ -144,7 +152,7 @@ export class RequestHandler {
               : `all ${attempts.length} tries failed`;
           await this.#send([
             this.#deadLetter(record, 'retries-exhausted', detail, attempts, request),
-            this.#finished(request, carried, 'dead', attempts, {
+            this.#finished(request, 'dead', attempts, {
               result,
               error,
               startedAt: startedAt ?? now,
@@ -154,8 +162,9 @@ export class RequestHandler {
         }
         const notBefore = this.#now() + decision.delayMs;
         if (request.key === undefined) {
+          this.#deps.metrics?.retried(request.route);
           await this.#send([
-            requestRecord(this.#deps.topics.retries, { ...request, attempts }, carried, notBefore),
+            requestRecord(this.#deps.topics.retries, { ...request, attempts }, {}, notBefore),
           ]);
           return;
         }
@@ -164,6 +173,54 @@ export class RequestHandler {
     } finally {
       await Promise.all(pending);
     }
+  }
+
+  /**
+   * One try as an HTTP CLIENT span (the upstream receives its trace context). A failed try is always kept: when
+   * the trace was not sampled, a forced-sampled span records the failure.
+   */
+  async #tracedCall(
+    record: ConsumedRecord,
+    request: RequestMessage,
+    number: number,
+    route: RouteConfig,
+    signal: AbortSignal,
+  ): Promise<{ outcome: UpstreamOutcome; target: Target }> {
+    const tracer = this.#deps.tracer;
+    const startedAt = Date.now();
+    const result = await inSpan(
+      tracer,
+      request.method,
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          'http.request.method': request.method,
+          'sluice.request_id': request.id,
+          'sluice.route': request.route,
+          'sluice.attempt': number,
+        },
+      },
+      async (span) => {
+        const sent = await this.#call(record, request, number > 1, route, signal);
+        const attributes = attemptAttributes(request, number, sent);
+        span.setAttributes(attributes);
+        if (sent.outcome.kind === 'error' || sent.outcome.status >= 500)
+          span.setStatus({ code: SpanStatusCode.ERROR });
+        if (!isSampled(span) && classify(sent.outcome) !== 'success') {
+          tracer
+            .startSpan(`${request.method} failed`, {
+              kind: SpanKind.CLIENT,
+              startTime: startedAt,
+              attributes: { ...attributes, [forceSampleAttribute]: true },
+              links: [{ context: span.spanContext() }],
+            })
+            .end();
+        }
+        return sent;
+      },
+    );
+    this.#deps.metrics?.attempt(request, result.target, result.outcome);
+    return result;
   }
 
   /** One try through the traffic engine: it waits for admission, picks the target and reports the outcome. */
@@ -208,7 +265,8 @@ export class RequestHandler {
           upstream: request.route,
           url: upstreamUrl(target.url, request.path, request.query),
           method: request.method,
-          headers: request.headers,
+          // The try's own span is the upstream's parent.
+          headers: { ...request.headers, ...traceHeaders() },
           ...(body !== undefined ? { body } : {}),
           timeoutMs: route.timeoutMs,
           maxResponseBytes,
@@ -220,20 +278,28 @@ export class RequestHandler {
   }
 
   #send(records: ProducerRecord[]): Promise<void> {
-    return this.#deps.producer.send(records);
+    const deadLetters = records.filter((record) => record.topic === this.#deps.topics.deadLetters);
+    if (deadLetters.length === 0) return this.#deps.producer.send(records);
+    // Dead letters are always kept in traces, whatever the sampling ratio.
+    for (const letter of deadLetters)
+      this.#deps.metrics?.deadLettered(letter.headers?.[recordHeaders.deadLetterReason] ?? 'unknown');
+    return inSpan(
+      this.#deps.tracer,
+      'dead-letter',
+      {
+        kind: SpanKind.PRODUCER,
+        attributes: { [forceSampleAttribute]: true, 'sluice.dead_letter.count': deadLetters.length },
+      },
+      () => this.#deps.producer.send(records),
+    );
   }
 
-  #started(request: RequestMessage, carried: CarriedHeaders, startedAt: number): ProducerRecord {
-    return progressRecord(
-      this.#deps.topics.results,
-      { kind: 'started', ...refOf(request), startedAt },
-      carried,
-    );
+  #started(request: RequestMessage, startedAt: number): ProducerRecord {
+    return progressRecord(this.#deps.topics.results, { kind: 'started', ...refOf(request), startedAt });
   }
 
   #finished(
     request: RequestMessage,
-    carried: CarriedHeaders,
     status: TerminalStatus,
     attempts: Attempt[],
     extra: {
@@ -252,7 +318,7 @@ export class RequestHandler {
       ...(extra.startedAt !== undefined ? { startedAt: extra.startedAt } : {}),
       finishedAt: this.#now(),
     };
-    return progressRecord(this.#deps.topics.results, message, carried);
+    return progressRecord(this.#deps.topics.results, message);
   }
 
   #deadLetter(
@@ -285,6 +351,30 @@ function refOf(request: RequestMessage) {
     acceptedAt: request.acceptedAt,
     ...(request.idempotency !== undefined ? { idempotency: request.idempotency } : {}),
   };
+}
+
+function attemptAttributes(
+  request: RequestMessage,
+  number: number,
+  { outcome, target }: { outcome: UpstreamOutcome; target: Target },
+): Record<string, string | number> {
+  const url = new URL(target.url);
+  return {
+    'http.request.method': request.method,
+    'server.address': url.hostname,
+    'server.port': Number(url.port || (url.protocol === 'https:' ? 443 : 80)),
+    'url.full': `${url.origin}${url.pathname}`,
+    'sluice.route': request.route,
+    'sluice.target': target.id,
+    'sluice.attempt': number,
+    ...(outcome.kind === 'response'
+      ? { 'http.response.status_code': outcome.status }
+      : { 'error.type': outcome.code }),
+  };
+}
+
+function isSampled(span: { spanContext(): { traceFlags: number } }): boolean {
+  return (span.spanContext().traceFlags & TraceFlags.SAMPLED) === TraceFlags.SAMPLED;
 }
 
 /** What consistent hashing hashes for this request, as the route says. */

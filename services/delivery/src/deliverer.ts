@@ -1,16 +1,17 @@
+import { SpanKind, SpanStatusCode, type Tracer } from '@opentelemetry/api';
 import {
   type Attempt,
-  type CarriedHeaders,
   type CompletionMessage,
   codecs,
   tenantResultTopicName,
-  traceHeadersOf,
   webhookRetryRecord,
 } from '@sluice/contracts';
 import type { GatewayConfig } from '@sluice/gateway-config';
-import type { ConsumedRecord, Producer } from '@sluice/kafka';
+import type { ConsumedRecord, Producer, ProducerRecord } from '@sluice/kafka';
 import { deadLetterRecord, notBeforeOf, waitUntil } from '@sluice/runtime';
+import { forceSampleAttribute, inSpan, traceHeaders } from '@sluice/telemetry';
 import { backoffDelayMs, retryAfterMs } from '@sluice/upstream';
+import type { DeliveryMetrics } from './delivery-metrics.ts';
 import { messageIdOf, resultTopicRecord, webhookPayload } from './events.ts';
 import { type WebhookOutcome, type WebhookSender, webhookVerdict } from './webhook.ts';
 
@@ -33,6 +34,8 @@ export interface DelivererDeps {
   gateway(): GatewayConfig;
   topics: DeliveryTopics;
   policy: WebhookPolicy;
+  tracer: Tracer;
+  metrics?: DeliveryMetrics | undefined;
   now?: () => number;
 }
 
@@ -52,12 +55,11 @@ export class Deliverer {
   }
 
   handle = async (record: ConsumedRecord, signal: AbortSignal): Promise<void> => {
-    const carried = traceHeadersOf(record.headers);
     if (record.topic === this.#deps.topics.webhookRetries) {
       const decoded = codecs.webhookRetry.decode(record);
       if (!decoded.ok) return this.#poison(record, decoded.reason, decoded.detail);
       await waitUntil(notBeforeOf(record), signal);
-      await this.#webhook(record, carried, decoded.value.completion, decoded.value.attempts);
+      await this.#webhook(record, decoded.value.completion, decoded.value.attempts);
       return;
     }
     const decoded = codecs.completion.decode(record);
@@ -66,22 +68,14 @@ export class Deliverer {
     const tenant = this.#deps.gateway().tenants[completion.tenant];
     if (tenant?.resultTopic) {
       await this.#deps.producer.send([
-        resultTopicRecord(
-          tenantResultTopicName(completion.tenant, this.#deps.topics.prefix),
-          completion,
-          carried,
-        ),
+        resultTopicRecord(tenantResultTopicName(completion.tenant, this.#deps.topics.prefix), completion),
       ]);
+      this.#deps.metrics?.resultTopic(completion.kind);
     }
-    if (completion.callback !== undefined) await this.#webhook(record, carried, completion, []);
+    if (completion.callback !== undefined) await this.#webhook(record, completion, []);
   };
 
-  async #webhook(
-    record: ConsumedRecord,
-    carried: CarriedHeaders,
-    completion: CompletionMessage,
-    previous: Attempt[],
-  ): Promise<void> {
+  async #webhook(record: ConsumedRecord, completion: CompletionMessage, previous: Attempt[]): Promise<void> {
     const url = completion.callback?.url;
     if (url === undefined) return;
     const secret = this.#deps.gateway().tenants[completion.tenant]?.webhookSecret;
@@ -96,13 +90,7 @@ export class Deliverer {
             retryable: false,
             durationMs: 0,
           }
-        : await this.#deps.sender.send({
-            url,
-            secret,
-            messageId: messageIdOf(completion),
-            payload: webhookPayload(completion, new Date(startedAt)),
-            trace: carried,
-          });
+        : await this.#send(url, secret, completion, startedAt, attempts.length + 1);
     attempts.push({
       number: attempts.length + 1,
       startedAt,
@@ -113,6 +101,14 @@ export class Deliverer {
         : { error: { code: outcome.code, message: outcome.message } }),
     });
     const verdict = webhookVerdict(outcome);
+    this.#deps.metrics?.webhook(
+      verdict === 'delivered'
+        ? 'delivered'
+        : verdict === 'retry' && attempts.length < this.#deps.policy.maxAttempts
+          ? 'retry'
+          : 'dead-lettered',
+      outcome,
+    );
     if (verdict === 'delivered') return;
     const { policy } = this.#deps;
     if (verdict === 'retry' && attempts.length < policy.maxAttempts) {
@@ -121,12 +117,7 @@ export class Deliverer {
         outcome.kind === 'response' ? (retryAfterMs(outcome.retryAfter, this.#now()) ?? 0) : 0,
       );
       await this.#deps.producer.send([
-        webhookRetryRecord(
-          this.#deps.topics.webhookRetries,
-          { completion, attempts },
-          this.#now() + delay,
-          carried,
-        ),
+        webhookRetryRecord(this.#deps.topics.webhookRetries, { completion, attempts }, this.#now() + delay),
       ]);
       return;
     }
@@ -134,7 +125,7 @@ export class Deliverer {
       verdict === 'give-up'
         ? `webhook refused for good: ${describe(outcome)}`
         : `all ${attempts.length} webhook tries failed; last: ${describe(outcome)}`;
-    await this.#deps.producer.send([
+    await this.#deadLetter([
       deadLetterRecord({
         topic: this.#deps.topics.deadLetters,
         service: 'delivery',
@@ -147,6 +138,54 @@ export class Deliverer {
         now: this.#now(),
       }),
     ]);
+  }
+
+  /** One webhook try as an HTTP CLIENT span; the receiver gets its trace context. */
+  #send(
+    url: string,
+    secret: string,
+    completion: CompletionMessage,
+    startedAt: number,
+    number: number,
+  ): Promise<WebhookOutcome> {
+    return inSpan(
+      this.#deps.tracer,
+      'POST',
+      {
+        kind: SpanKind.CLIENT,
+        attributes: {
+          'http.request.method': 'POST',
+          'url.full': safeOrigin(url),
+          'sluice.webhook.attempt': number,
+          'sluice.batch_id': completion.batchId,
+          ...(completion.kind === 'request' ? { 'sluice.request_id': completion.id } : {}),
+        },
+      },
+      async (span) => {
+        const outcome = await this.#deps.sender.send({
+          url,
+          secret,
+          messageId: messageIdOf(completion),
+          payload: webhookPayload(completion, new Date(startedAt)),
+          trace: traceHeaders(),
+        });
+        if (outcome.kind === 'response') span.setAttribute('http.response.status_code', outcome.status);
+        else span.setAttribute('error.type', outcome.code);
+        if (webhookVerdict(outcome) !== 'delivered') span.setStatus({ code: SpanStatusCode.ERROR });
+        return outcome;
+      },
+    );
+  }
+
+  /** Dead letters are always kept in traces, whatever the sampling ratio. */
+  #deadLetter(records: ProducerRecord[]): Promise<void> {
+    this.#deps.metrics?.deadLettered(records.length);
+    return inSpan(
+      this.#deps.tracer,
+      'dead-letter',
+      { kind: SpanKind.PRODUCER, attributes: { [forceSampleAttribute]: true } },
+      () => this.#deps.producer.send(records),
+    );
   }
 
   async #poison(

@@ -38,11 +38,7 @@ export function webhookPayload(completion: CompletionMessage, now: Date): string
  * A completion as a CloudEvent in Kafka binary content mode: attributes in `ce_*` headers, the data as the
  * JSON value, keyed by the request id (or the batch id for a batch's completion).
  */
-export function resultTopicRecord(
-  topic: string,
-  completion: CompletionMessage,
-  carried: Record<string, string> = {},
-): ProducerRecord {
+export function resultTopicRecord(topic: string, completion: CompletionMessage): ProducerRecord {
   const subject = completion.kind === 'request' ? completion.id : completion.batchId;
   const time =
     completion.kind === 'request'
@@ -69,7 +65,6 @@ export function resultTopicRecord(
     value: JSON.stringify(message.value),
     headers: {
       ...headers,
-      ...carried,
       [recordHeaders.batchId]: completion.batchId,
       ...(completion.kind === 'request' ? { [recordHeaders.requestId]: completion.id } : {}),
     },

@@ -13,6 +13,7 @@ import {
 } from '@sluice/runtime';
 import { loadConfig } from './config.ts';
 import { Deliverer } from './deliverer.ts';
+import { DeliveryMetrics } from './delivery-metrics.ts';
 import { WebhookSender } from './webhook.ts';
 
 runMain('delivery', async () => {
@@ -61,6 +62,8 @@ runMain('delivery', async () => {
       deadLetters: ctx.topic('deadLetters'),
       prefix: env.KAFKA_TOPIC_PREFIX,
     },
+    tracer: ctx.telemetry.tracer,
+    metrics: new DeliveryMetrics(ctx.telemetry.meter),
     policy: {
       maxAttempts: env.WEBHOOK_MAX_ATTEMPTS,
       baseDelayMs: env.WEBHOOK_BASE_DELAY_MS,

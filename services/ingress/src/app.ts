@@ -1,4 +1,5 @@
-import { childTraceparent, isTerminal, type StatusMessage } from '@sluice/contracts';
+import { type Tracer, trace } from '@opentelemetry/api';
+import { isTerminal, type StatusMessage } from '@sluice/contracts';
 import type { Readiness } from '@sluice/runtime';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { type Principal, requireScope, tenantOf } from './auth.ts';
@@ -14,6 +15,7 @@ import { preferredWaitSeconds } from './prefer.ts';
 import { HttpProblem, problemHandler, sendProblem } from './problems.ts';
 import { pollAfterSeconds, type QueueEstimate } from './queue-stats.ts';
 import { submitBatch, submitRequest } from './submit.ts';
+import { serverSpans } from './tracing.ts';
 import { transparentRequest } from './transparent.ts';
 
 export interface AppDeps {
@@ -25,6 +27,7 @@ export interface AppDeps {
   /** Aborted when shutdown starts: held waits answer with what they have, event streams end. */
   shutdownSignal: AbortSignal;
   metrics: IngressMetrics;
+  tracer: Tracer;
   direct: DirectProxy;
   /** Answers a Prometheus scrape. */
   metricsHandler(req: Request, res: Response): void;
@@ -39,6 +42,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('query parser', 'extended');
   app.set('etag', false);
 
+  app.use(serverSpans(deps.tracer));
   app.use(deps.metrics.middleware());
   app.get('/metrics', (req, res) => deps.metricsHandler(req, res));
   app.get('/healthz', (_req, res) => {
@@ -72,7 +76,6 @@ export function createApp(deps: AppDeps): Express {
       headerIdempotencyKey: req.get('idempotency-key'),
       enqueuer: deps.enqueuer,
       now: (deps.now ?? Date.now)(),
-      trace: traceOf(req),
     });
     noteSubmission(res, req.body, 1);
     await answerRequest(req, res, deps, outcome.id, wait, outcome.replayed);
@@ -96,7 +99,6 @@ export function createApp(deps: AppDeps): Express {
       enqueuer: deps.enqueuer,
       lookups: deps.lookups,
       now: (deps.now ?? Date.now)(),
-      trace: traceOf(req),
     });
     noteSubmission(res, req.body?.requests?.[0], outcome.ids.length);
     const statusUrl = `/v1/batches/${outcome.batchId}`;
@@ -153,7 +155,6 @@ export function createApp(deps: AppDeps): Express {
       config: deps.gateway().config,
       enqueuer: deps.enqueuer,
       now: (deps.now ?? Date.now)(),
-      trace: traceOf(req),
     });
     res.locals.submission = { route: String(req.params.route), accepted: 1 } satisfies SubmissionNote;
     res.set('sluice-request-id', outcome.id);
@@ -187,6 +188,7 @@ async function answerRequest(
 ): Promise<void> {
   const tenant = tenantOf(res);
   res.set('sluice-request-id', id);
+  trace.getActiveSpan()?.setAttribute('sluice.request_id', id);
   if (replayed) res.set('idempotent-replayed', 'true');
   let status = await deps.lookups.status(tenant, id);
   if (status !== undefined && wait !== undefined) {
@@ -243,15 +245,6 @@ function answerWithUpstreamResult(res: Response, status: StatusMessage): void {
 
 function noteSubmission(res: Response, body: { route?: unknown } | undefined, accepted: number): void {
   res.locals.submission = { route: String(body?.route ?? '(none)'), accepted } satisfies SubmissionNote;
-}
-
-/** The trace context the records of this HTTP request carry: a child of the client's, or a new trace. */
-function traceOf(req: Request): Record<string, string> {
-  const tracestate = req.get('tracestate');
-  return {
-    traceparent: childTraceparent(req.get('traceparent')),
-    ...(tracestate !== undefined ? { tracestate } : {}),
-  };
 }
 
 function waitSeconds(req: Request, deps: AppDeps): number | undefined {

@@ -1,10 +1,5 @@
-import {
-  type CarriedHeaders,
-  type Priority,
-  progressRecord,
-  requestRecord,
-  statusRecord,
-} from '@sluice/contracts';
+import { trace } from '@opentelemetry/api';
+import { type Priority, progressRecord, requestRecord, statusRecord } from '@sluice/contracts';
 import type { Producer, ProducerRecord } from '@sluice/kafka';
 import type { IdempotencyScope, StateStore } from '@sluice/state';
 import type { PlannedBatch } from './plan.ts';
@@ -50,10 +45,10 @@ export class Enqueuer {
   }
 
   /** Enqueues a planned batch, or finds the original of a repeated idempotency key (the batch's own). */
-  async enqueue(batch: PlannedBatch, trace: CarriedHeaders = {}): Promise<EnqueueOutcome> {
+  async enqueue(batch: PlannedBatch): Promise<EnqueueOutcome> {
     const idempotency = batch.requests[0]?.message.idempotency;
     if (idempotency === undefined) {
-      await this.#produce(batch, trace);
+      await this.#produce(batch);
       return { kind: 'accepted', batch };
     }
     const scope: IdempotencyScope = { tenant: batch.accepted.tenant, key: idempotency.key };
@@ -71,7 +66,7 @@ export class Enqueuer {
       });
     }
     if (claim.outcome === 'existing') return { kind: 'duplicate', id: claim.id };
-    const producing = this.#produce(batch, trace).catch(async (error: unknown) => {
+    const producing = this.#produce(batch).catch(async (error: unknown) => {
       await this.#store.releaseIdempotencyKey(scope, batch.batchId);
       throw error;
     });
@@ -88,15 +83,17 @@ export class Enqueuer {
     return { kind: 'accepted', batch };
   }
 
-  async #produce(batch: PlannedBatch, trace: CarriedHeaders): Promise<void> {
+  async #produce(batch: PlannedBatch): Promise<void> {
     const records: ProducerRecord[] = [];
     for (const { message, status } of batch.requests) {
       records.push(
-        requestRecord(this.#topics.requests[message.priority], message, trace),
-        statusRecord(this.#topics.status, status, trace),
+        requestRecord(this.#topics.requests[message.priority], message),
+        statusRecord(this.#topics.status, status),
       );
     }
-    records.push(progressRecord(this.#topics.results, batch.accepted, trace));
+    records.push(progressRecord(this.#topics.results, batch.accepted));
+    // The records carry the trace context of the produce (a child of this HTTP request's span).
+    trace.getActiveSpan()?.setAttribute('sluice.batch_id', batch.batchId);
     try {
       await this.#producer.send(records);
     } catch (cause) {

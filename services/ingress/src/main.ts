@@ -6,6 +6,7 @@ import {
   provisionIfAllowed,
   runMain,
   startProducer,
+  tracedProducer,
   untilReady,
   watchGatewayConfig,
 } from '@sluice/runtime';
@@ -47,7 +48,7 @@ runMain('ingress', async () => {
     store,
     onInvalid: (detail) => ctx.logger.error({ detail }, 'unreadable record on the status topic'),
   });
-  const producer = ctx.kafka.producer();
+  const producer = tracedProducer(ctx, ctx.kafka.producer());
   const admin = ctx.kafka.admin();
   const queue = new QueueStats(
     () =>
@@ -80,6 +81,7 @@ runMain('ingress', async () => {
     queue,
     shutdownSignal: held.signal,
     metrics: new IngressMetrics(ctx.telemetry.meter),
+    tracer: ctx.telemetry.tracer,
     metricsHandler: (req, res) => ctx.telemetry.metricsHandler(req, res),
     onUnexpectedError: (error) => ctx.logger.error({ err: error }, 'unexpected error answering a request'),
   });

@@ -71,7 +71,7 @@ function isSubmission(req: Request, route: string): boolean {
 }
 
 /** The matched route's template, never the raw path: ids in paths would explode the series. */
-function routeTemplate(req: Request): string {
+export function routeTemplate(req: Request): string {
   const path = req.path;
   if (path.startsWith('/r/')) return '/r/{route}';
   if (/^\/v1\/requests\/[^/]+$/.test(path)) return '/v1/requests/{id}';

@@ -1,4 +1,3 @@
-import type { CarriedHeaders } from '@sluice/contracts';
 import type { GatewayConfig } from '@sluice/gateway-config';
 import { batchSubmission, requestSubmission } from './api-schemas.ts';
 import { type Enqueuer, submittedId } from './enqueue.ts';
@@ -12,8 +11,6 @@ interface SubmitContext {
   headerIdempotencyKey: string | undefined;
   enqueuer: Enqueuer;
   now: number;
-  /** W3C trace context for the records of this HTTP request. */
-  trace: CarriedHeaders;
 }
 
 /** POST /v1/requests: validates, plans and enqueues one request; the id of the new or the original request. */
@@ -39,7 +36,7 @@ export async function submitRequest(
     idempotency,
     now: ctx.now,
   });
-  return submittedId(await ctx.enqueuer.enqueue(batch, ctx.trace));
+  return submittedId(await ctx.enqueuer.enqueue(batch));
 }
 
 /** POST /v1/batches: all requests are checked before any is enqueued; one bad item refuses the whole batch. */
@@ -73,7 +70,7 @@ export async function submitBatch(
     idempotency,
     now: ctx.now,
   });
-  const outcome = await ctx.enqueuer.enqueue(batch, ctx.trace);
+  const outcome = await ctx.enqueuer.enqueue(batch);
   if (outcome.kind === 'accepted') {
     return { batchId: batch.batchId, ids: batch.requests.map((r) => r.message.id), replayed: false };
   }

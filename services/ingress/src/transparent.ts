@@ -1,4 +1,4 @@
-import type { CarriedHeaders, Payload } from '@sluice/contracts';
+import type { Payload } from '@sluice/contracts';
 import { type GatewayConfig, type HttpMethod, httpMethods } from '@sluice/gateway-config';
 import type { Request } from 'express';
 import { type Enqueuer, submittedId } from './enqueue.ts';
@@ -24,8 +24,6 @@ interface TransparentContext {
   config: GatewayConfig;
   enqueuer: Enqueuer;
   now: number;
-  /** W3C trace context for the records of this HTTP request. */
-  trace: CarriedHeaders;
 }
 
 /** Any method on /r/{route}/{path}: the HTTP request as it came, enqueued for the route's upstream. */
@@ -93,7 +91,7 @@ export async function transparentRequest(
     idempotency,
     now: ctx.now,
   });
-  return submittedId(await ctx.enqueuer.enqueue(batch, ctx.trace));
+  return submittedId(await ctx.enqueuer.enqueue(batch));
 }
 
 /** Bytes as text when they are valid UTF-8 (smaller records, readable in tools), else base64. */

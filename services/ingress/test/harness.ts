@@ -90,6 +90,7 @@ export async function startIngress(
     queue: { current: () => ({ position: 0, estimatedMs: 0 }) },
     shutdownSignal: held.signal,
     metrics: new IngressMetrics(telemetry.meter),
+    tracer: telemetry.tracer,
     direct,
     metricsHandler: (req, res) => telemetry.metricsHandler(req, res),
     onUnexpectedError: (error) => {

@@ -6,6 +6,8 @@ export const batchItem = z.object({
   status: z.enum(terminalStatuses),
   httpStatus: z.number().int().optional(),
   finishedAt: epochMs,
+  /** The W3C trace context of the request's result, so that the batch's completion links to its trace. */
+  traceparent: z.string().optional(),
 });
 export type BatchItem = z.infer<typeof batchItem>;
 
