@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { echo, startRecordingServer } from './http-servers.ts';
+import { ensureJaeger, startJaeger } from './jaeger.ts';
 import { startKafka } from './kafka/launcher.ts';
 import { KafkaUnavailableError } from './kafka/types.ts';
 import { cacheDir, repoRoot } from './paths.ts';
@@ -119,6 +120,81 @@ async function start(): Promise<number> {
   return 0;
 }
 
+/**
+ * Checks traces against a real Jaeger v2: builds it once from the Go module proxy, runs it on loopback, sends a
+ * request through the four services and polls Jaeger's query API until the request's trace holds all four.
+ */
+async function jaegerCheck(): Promise<number> {
+  const root = repoRoot();
+  const built = await run(join(root, 'node_modules', '.bin', 'turbo'), [
+    'run',
+    'build',
+    '--output-logs=errors-only',
+  ]);
+  if (built !== 0) return built;
+  const jaeger = await startJaeger(ensureJaeger());
+  console.log(`Jaeger v2 at ${jaeger.queryUrl} (OTLP in at ${jaeger.otlpEndpoint})`);
+  const upstream = await startRecordingServer(echo, { port: Number(values['upstream-port']) });
+  const kafka = await startKafka();
+  let stack: Awaited<ReturnType<typeof startStack>> | undefined;
+  try {
+    stack = await startStack({
+      kafkaBrokers: kafka.bootstrap,
+      env: {
+        KAFKA_TOPIC_PREFIX: `jaeger-check-${Date.now()}.`,
+        KAFKA_TOPIC_PARTITIONS: '1',
+        OTEL_EXPORTER_OTLP_ENDPOINT: jaeger.otlpEndpoint,
+        TRACES_EXPORT_DELAY_MS: '200',
+        LOG_LEVEL: 'warn',
+      },
+      mode: 'dist',
+    });
+    const response = await fetch(`${stack.services.ingress.url}/v1/requests`, {
+      method: 'POST',
+      headers: {
+        authorization: 'Bearer sk_sluice_demo_acme',
+        'content-type': 'application/json',
+        prefer: 'wait=20',
+      },
+      body: JSON.stringify({ route: 'echo', method: 'POST', path: '/traced', body: { check: true } }),
+    });
+    const id = response.headers.get('sluice-request-id') ?? '';
+    console.log(`request ${id} answered ${response.status}; looking for its trace in Jaeger`);
+    const tags = encodeURIComponent(JSON.stringify({ 'sluice.request_id': id }));
+    const wanted = ['sluice-ingress', 'sluice-batch-worker', 'sluice-aggregator', 'sluice-delivery'];
+    const deadline = Date.now() + 60_000;
+    while (Date.now() < deadline) {
+      const found = (await (
+        await fetch(`${jaeger.queryUrl}/api/traces?service=sluice-ingress&tags=${tags}&lookback=1h&limit=5`)
+      ).json()) as {
+        data?: Array<{
+          traceID: string;
+          spans: unknown[];
+          processes: Record<string, { serviceName: string }>;
+        }>;
+      };
+      for (const trace of found.data ?? []) {
+        const services = new Set(Object.values(trace.processes).map((process) => process.serviceName));
+        if (wanted.every((service) => services.has(service))) {
+          console.log(
+            `trace ${trace.traceID}: ${trace.spans.length} spans from ${[...services].sort().join(', ')}`,
+          );
+          console.log(`Jaeger check passed: ${jaeger.queryUrl}/trace/${trace.traceID}`);
+          return 0;
+        }
+      }
+      await delay(500);
+    }
+    console.error('Jaeger check failed: no trace with all four services within 60 s');
+    return 1;
+  } finally {
+    await stack?.stop();
+    await kafka.stop();
+    await upstream.close();
+    await jaeger.stop();
+  }
+}
+
 async function test(): Promise<number> {
   const root = repoRoot();
   const turbo = join(root, 'node_modules', '.bin', 'turbo');
@@ -182,6 +258,7 @@ const commands: Record<string, () => Promise<number>> = {
   'kafka:down': kafkaDown,
   start,
   test,
+  'jaeger:check': jaegerCheck,
 };
 
 const command = commands[positionals[0] ?? ''];

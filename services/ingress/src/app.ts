@@ -8,7 +8,7 @@ import type { DirectProxy } from './direct.ts';
 import type { Enqueuer } from './enqueue.ts';
 import type { ActiveGateway } from './gateway.ts';
 import { batchDocument, type Lookups, statusDocument } from './lookups.ts';
-import type { IngressMetrics, SubmissionNote } from './metrics.ts';
+import { type IngressMetrics, routeTemplate, type SubmissionNote } from './metrics.ts';
 import { openApiDocument } from './openapi.ts';
 import { routeFor } from './plan.ts';
 import { preferredWaitSeconds } from './prefer.ts';
@@ -32,6 +32,8 @@ export interface AppDeps {
   /** Answers a Prometheus scrape. */
   metricsHandler(req: Request, res: Response): void;
   onUnexpectedError(error: unknown): void;
+  /** The access log: one line for every `sampleEvery` requests (high volume), every 5xx always. */
+  accessLog?: { write(line: Record<string, unknown>): void; sampleEvery: number } | undefined;
   now?: () => number;
 }
 
@@ -43,6 +45,7 @@ export function createApp(deps: AppDeps): Express {
   app.set('etag', false);
 
   app.use(serverSpans(deps.tracer));
+  if (deps.accessLog !== undefined) app.use(accessLog(deps.accessLog));
   app.use(deps.metrics.middleware());
   app.get('/metrics', (req, res) => deps.metricsHandler(req, res));
   app.get('/healthz', (_req, res) => {
@@ -245,6 +248,33 @@ function answerWithUpstreamResult(res: Response, status: StatusMessage): void {
 
 function noteSubmission(res: Response, body: { route?: unknown } | undefined, accepted: number): void {
   res.locals.submission = { route: String(body?.route ?? '(none)'), accepted } satisfies SubmissionNote;
+}
+
+/**
+ * A sampled access log: method, route template, status and duration — never bodies, keys or query strings. It
+ * runs inside the request's span, so the line carries the trace id.
+ */
+function accessLog(log: NonNullable<AppDeps['accessLog']>) {
+  let seen = 0;
+  return (req: Request, res: Response, next: NextFunction) => {
+    const started = performance.now();
+    seen += 1;
+    const sampled = seen % log.sampleEvery === 0;
+    res.once('finish', () => {
+      if (!sampled && res.statusCode < 500) return;
+      log.write({
+        method: req.method,
+        route: routeTemplate(req),
+        status: res.statusCode,
+        ms: Math.round((performance.now() - started) * 10) / 10,
+        ...(res.getHeader('sluice-request-id') !== undefined
+          ? { requestId: res.getHeader('sluice-request-id') }
+          : {}),
+        sampledOneIn: log.sampleEvery,
+      });
+    });
+    next();
+  };
 }
 
 function waitSeconds(req: Request, deps: AppDeps): number | undefined {

@@ -84,6 +84,7 @@ runMain('ingress', async () => {
     tracer: ctx.telemetry.tracer,
     metricsHandler: (req, res) => ctx.telemetry.metricsHandler(req, res),
     onUnexpectedError: (error) => ctx.logger.error({ err: error }, 'unexpected error answering a request'),
+    accessLog: { write: (line) => ctx.logger.info(line, 'request'), sampleEvery: env.LOG_SAMPLE_EVERY },
   });
 
   // Listen first so that /healthz answers while Kafka is still being reached; /readyz says when to send traffic.
