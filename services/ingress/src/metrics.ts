@@ -14,6 +14,7 @@ export class IngressMetrics {
   readonly #accept: Histogram;
   readonly #accepted: Counter;
   readonly #rejected: Counter;
+  readonly #batchSize: Histogram;
 
   constructor(meter: Meter) {
     const advice = { explicitBucketBoundaries: latencyBucketsSeconds };
@@ -30,6 +31,11 @@ export class IngressMetrics {
     this.#accepted = meter.createCounter('sluice.requests.accepted', {
       unit: '{request}',
       description: 'Requests accepted (answered 202, or 200 within Prefer: wait), by route.',
+    });
+    this.#batchSize = meter.createHistogram('sluice.batch.size', {
+      unit: '{request}',
+      description: 'Requests per accepted submission (1 for a single request), by route.',
+      advice: { explicitBucketBoundaries: [1, 2, 5, 10, 25, 50, 100, 250, 500, 1_000] },
     });
     this.#rejected = meter.createCounter('sluice.requests.rejected', {
       unit: '{request}',
@@ -54,6 +60,7 @@ export class IngressMetrics {
         const sluiceRoute = note?.route ?? routeNameOf(req);
         if (res.statusCode < 300 && note !== undefined) {
           this.#accepted.add(note.accepted, { 'sluice.route': sluiceRoute });
+          this.#batchSize.record(note.accepted, { 'sluice.route': sluiceRoute });
           this.#accept.record(seconds, { 'sluice.route': sluiceRoute });
         } else if (res.statusCode >= 400) {
           this.#rejected.add(1, { 'http.response.status_code': res.statusCode, 'sluice.route': sluiceRoute });

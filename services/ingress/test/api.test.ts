@@ -407,6 +407,15 @@ describe('/metrics', () => {
         sample(before, 'sluice_requests_rejected_total', rejected),
     ).toBe(1);
     expect(sample(after, 'sluice_ingress_accept_duration_count', accepted)).toBeGreaterThan(0);
+    // One single request and one batch of two: one submission in the bucket up to 1, two up to 2.
+    expect(
+      sample(after, 'sluice_batch_size_bucket', `${accepted},le="2"`) -
+        sample(before, 'sluice_batch_size_bucket', `${accepted},le="2"`),
+    ).toBe(2);
+    expect(
+      sample(after, 'sluice_batch_size_bucket', `${accepted},le="1"`) -
+        sample(before, 'sluice_batch_size_bucket', `${accepted},le="1"`),
+    ).toBe(1);
     expect(after).toMatch(/http_server_request_duration_count\{[^}]*http_route="\/v1\/requests"/);
     expect(after).not.toMatch(/http_route="\/v1\/requests\/[0-9a-f]/);
   });
