@@ -94,6 +94,8 @@ export type ServiceEnv = z.infer<z.ZodObject<typeof serviceEnv>>;
 export const gatewayEnv = {
   /** Path of the gateway YAML file (see deploy/gateway.example.yaml). */
   SLUICE_GATEWAY_CONFIG: z.string().min(1),
+  /** Optional YAML with the tenants' API-key hashes and webhook secrets (a Secret), merged into the gateway file. */
+  SLUICE_GATEWAY_SECRETS: z.string().min(1).optional(),
   /** How often the gateway file is checked for changes, which are applied without a restart. */
   CONFIG_POLL_INTERVAL_MS: envInt(2_000, { min: 50 }),
 } as const;

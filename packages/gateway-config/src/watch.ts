@@ -1,6 +1,5 @@
 import { type StatWatcher, unwatchFile, watchFile } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { GatewayConfigError, type LoadedGatewayConfig, parseGatewayConfig } from './load.ts';
+import { GatewayConfigError, type LoadedGatewayConfig, loadGatewayConfigFile } from './load.ts';
 
 export interface WatchOptions {
   /** How often the file's status is polled. Polling survives the symlink swaps of Kubernetes ConfigMap updates. */
@@ -15,13 +14,15 @@ export interface WatchOptions {
  */
 export class GatewayConfigWatcher {
   readonly #path: string;
+  readonly #secretsPath: string | undefined;
   readonly #options: WatchOptions;
   #current: LoadedGatewayConfig;
-  #watcher: StatWatcher | undefined;
+  readonly #watchers: StatWatcher[] = [];
   #checking: Promise<void> = Promise.resolve();
 
-  constructor(path: string, initial: LoadedGatewayConfig, options: WatchOptions) {
+  constructor(path: string, initial: LoadedGatewayConfig, options: WatchOptions, secretsPath?: string) {
     this.#path = path;
+    this.#secretsPath = secretsPath;
     this.#current = initial;
     this.#options = options;
   }
@@ -31,9 +32,14 @@ export class GatewayConfigWatcher {
   }
 
   start(): void {
-    this.#watcher = watchFile(this.#path, { interval: this.#options.intervalMs, persistent: false }, () => {
-      void this.check();
-    });
+    for (const path of [this.#path, this.#secretsPath]) {
+      if (path === undefined) continue;
+      this.#watchers.push(
+        watchFile(path, { interval: this.#options.intervalMs, persistent: false }, () => {
+          void this.check();
+        }),
+      );
+    }
   }
 
   /** Reads the file now and applies it if it changed and is valid. Checks never overlap. */
@@ -43,18 +49,9 @@ export class GatewayConfigWatcher {
   }
 
   async #check(): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(this.#path, 'utf8');
-    } catch (cause) {
-      this.#options.onRejected(
-        new GatewayConfigError(this.#path, [`cannot be read: ${(cause as Error).message}`], { cause }),
-      );
-      return;
-    }
     let loaded: LoadedGatewayConfig;
     try {
-      loaded = parseGatewayConfig(text, this.#path);
+      loaded = await loadGatewayConfigFile(this.#path, this.#secretsPath);
     } catch (error) {
       if (error instanceof GatewayConfigError) {
         this.#options.onRejected(error);
@@ -69,7 +66,7 @@ export class GatewayConfigWatcher {
   }
 
   stop(): void {
-    if (this.#watcher !== undefined) unwatchFile(this.#path);
-    this.#watcher = undefined;
+    for (const path of [this.#path, this.#secretsPath]) if (path !== undefined) unwatchFile(path);
+    this.#watchers.length = 0;
   }
 }

@@ -101,3 +101,38 @@ describe('keys', () => {
     expect(parseGatewayConfig(text).config.tenants.acme?.webhookSecret).toBe(secret);
   });
 });
+
+describe('the secrets file', () => {
+  const secrets = `
+tenants:
+  acme:
+    apiKeys: [{ id: from-secret, sha256: ${hashApiKey('sk_secret')} }]
+    webhookSecret: "whsec_c2x1aWNlLXRlc3Qtd2ViaG9vay1zZWNyZXQtZm9yLXVuaXQ="
+admins:
+  apiKeys: [{ id: ops, sha256: ${hashApiKey('sk_ops')} }]
+`;
+
+  it('merges key hashes and webhook secrets into the gateway file, and changes the version', () => {
+    const withoutKeys = minimal.replace(`    apiKeys: [{ id: k1, sha256: ${key} }]\n`, '');
+    const merged = parseGatewayConfig(withoutKeys, 'gateway.yaml', { text: secrets, source: 'secrets.yaml' });
+    expect(merged.config.tenants.acme?.apiKeys[0]?.id).toBe('from-secret');
+    expect(merged.config.tenants.acme?.webhookSecret).toMatch(/^whsec_/);
+    expect(merged.config.admins?.apiKeys[0]?.id).toBe('ops');
+    expect(merged.version).not.toBe(configVersion(withoutKeys));
+  });
+
+  it('rejects secrets of a tenant the gateway file does not have, and anything but keys and secrets', () => {
+    expect(() =>
+      parseGatewayConfig(minimal, 'gateway.yaml', {
+        text: 'tenants:\n  nobody:\n    webhookSecret: x\n',
+        source: 's.yaml',
+      }),
+    ).toThrow(/tenants\.nobody: not a tenant/);
+    expect(() =>
+      parseGatewayConfig(minimal, 'gateway.yaml', {
+        text: 'tenants:\n  acme:\n    routes: [x]\n',
+        source: 's.yaml',
+      }),
+    ).toThrow(GatewayConfigError);
+  });
+});

@@ -8,6 +8,7 @@ import type { ServiceContext } from './kafka-service.ts';
 
 export interface GatewayConfigSettings {
   SLUICE_GATEWAY_CONFIG: string;
+  SLUICE_GATEWAY_SECRETS?: string | undefined;
   CONFIG_POLL_INTERVAL_MS: number;
 }
 
@@ -21,29 +22,37 @@ export async function watchGatewayConfig(
   settings: GatewayConfigSettings,
   onApplied: (config: GatewayConfig, previous: GatewayConfig) => void = () => {},
 ): Promise<{ current(): LoadedGatewayConfig }> {
-  const initial = await loadGatewayConfigFile(settings.SLUICE_GATEWAY_CONFIG);
+  const initial = await loadGatewayConfigFile(
+    settings.SLUICE_GATEWAY_CONFIG,
+    settings.SLUICE_GATEWAY_SECRETS,
+  );
   const reloads = ctx.telemetry.meter.createCounter('sluice.config.reloads', {
     unit: '{reload}',
     description: 'Changes of the gateway file seen, by outcome (applied or rejected).',
   });
-  const watcher = new GatewayConfigWatcher(settings.SLUICE_GATEWAY_CONFIG, initial, {
-    intervalMs: settings.CONFIG_POLL_INTERVAL_MS,
-    onApplied: (loaded, previous) => {
-      reloads.add(1, { outcome: 'applied' });
-      ctx.logger.info(
-        { configVersion: loaded.version, previousVersion: previous.version },
-        'gateway configuration applied',
-      );
-      onApplied(loaded.config, previous.config);
+  const watcher = new GatewayConfigWatcher(
+    settings.SLUICE_GATEWAY_CONFIG,
+    initial,
+    {
+      intervalMs: settings.CONFIG_POLL_INTERVAL_MS,
+      onApplied: (loaded, previous) => {
+        reloads.add(1, { outcome: 'applied' });
+        ctx.logger.info(
+          { configVersion: loaded.version, previousVersion: previous.version },
+          'gateway configuration applied',
+        );
+        onApplied(loaded.config, previous.config);
+      },
+      onRejected: (error) => {
+        reloads.add(1, { outcome: 'rejected' });
+        ctx.logger.error(
+          { problems: error.problems, configVersion: watcher.current().version },
+          'gateway configuration rejected; the running one stays',
+        );
+      },
     },
-    onRejected: (error) => {
-      reloads.add(1, { outcome: 'rejected' });
-      ctx.logger.error(
-        { problems: error.problems, configVersion: watcher.current().version },
-        'gateway configuration rejected; the running one stays',
-      );
-    },
-  });
+    settings.SLUICE_GATEWAY_SECRETS,
+  );
   ctx.telemetry.meter
     .createObservableGauge('sluice.config.info', {
       description: 'The gateway configuration this instance runs (value 1, version as a label).',

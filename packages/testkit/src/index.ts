@@ -1,5 +1,6 @@
 import './provided-context.ts';
 
+export { ensureHelm, helmBinary, helmVersion } from './helm.ts';
 export {
   type CallHandler,
   echo,
@@ -7,6 +8,7 @@ export {
   type RecordingServer,
   startRecordingServer,
 } from './http-servers.ts';
+export { ensureJaeger, type JaegerHandle, jaegerBinary, startJaeger } from './jaeger.ts';
 export { dockerAnswers } from './kafka/container.ts';
 export { ensureKafkaJars, findJava, kafkaVersion, startJvmCluster } from './kafka/jvm.ts';
 export { type StartKafkaOptions, startKafka } from './kafka/launcher.ts';

@@ -15,6 +15,14 @@ const shape = {
 
 export type Config = ReturnType<typeof loadConfig>;
 
+/** The provisioning job's environment: Kafka settings, and the gateway file for tenants' result topics. */
+export function loadProvisionConfig(env: NodeJS.ProcessEnv) {
+  return parseEnv(
+    { ...serviceEnv, ...gatewayEnv, SLUICE_GATEWAY_CONFIG: gatewayEnv.SLUICE_GATEWAY_CONFIG.optional() },
+    env,
+  );
+}
+
 /** Parses and validates the ingress environment once, at start-up. */
 export function loadConfig(env: NodeJS.ProcessEnv) {
   return parseEnv(shape, env);

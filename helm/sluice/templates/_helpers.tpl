@@ -1,0 +1,123 @@
+{{/* The release-scoped name of a service: <release>-<service>, cut to 63 characters. */}}
+{{- define "sluice.name" -}}
+{{- printf "%s-%s" .root.Release.Name .service | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+
+{{- define "sluice.selectorLabels" -}}
+app.kubernetes.io/name: sluice
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .service }}
+{{- end -}}
+
+{{- define "sluice.labels" -}}
+{{ include "sluice.selectorLabels" . }}
+app.kubernetes.io/version: {{ .root.Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .root.Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
+sluice.dev/region: {{ .root.Values.region | quote }}
+{{- end -}}
+
+{{/* A service's settings: the defaults block overlaid with its own entry. */}}
+{{- define "sluice.settings" -}}
+{{- $own := index .root.Values.services .service -}}
+{{- toYaml (mergeOverwrite (deepCopy .root.Values.defaults) (deepCopy $own)) -}}
+{{- end -}}
+
+{{- define "sluice.image" -}}
+{{- printf "%s-%s:%s" .root.Values.image.repository .service (default .root.Chart.AppVersion .root.Values.image.tag) -}}
+{{- end -}}
+
+{{/* The request topics each consumer reads, with the deployment's prefix: KEDA's lag trigger watches these. */}}
+{{- define "sluice.topics" -}}
+{{- $p := .root.Values.kafka.topicPrefix -}}
+{{- if eq .service "batch-worker" -}}
+{{- printf "%ssluice.requests.high.v1,%ssluice.requests.v1,%ssluice.requests.low.v1" $p $p $p -}}
+{{- else if eq .service "aggregator" -}}
+{{- printf "%ssluice.results.v1" $p -}}
+{{- else if eq .service "delivery" -}}
+{{- printf "%ssluice.completions.v1" $p -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "sluice.group" -}}
+{{- printf "%ssluice.%s" .root.Values.kafka.topicPrefix .service -}}
+{{- end -}}
+
+{{/* KEDA is used when asked for, or on "auto" when the cluster serves its API. */}}
+{{- define "sluice.useKeda" -}}
+{{- $keda := .Values.keda -}}
+{{- if or (eq (toString $keda) "true") (and (eq (toString $keda) "auto") (.Capabilities.APIVersions.Has "keda.sh/v1alpha1")) -}}
+true
+{{- end -}}
+{{- end -}}
+
+{{/* Environment every service reads (packages/config): Kafka, identity, telemetry, the gateway files. */}}
+{{- define "sluice.env" -}}
+- name: KAFKA_BROKERS
+  value: {{ required "kafka.bootstrapServers is required" .root.Values.kafka.bootstrapServers | quote }}
+- name: KAFKA_CLIENT
+  value: {{ .root.Values.kafka.client | quote }}
+- name: KAFKA_TOPIC_PREFIX
+  value: {{ .root.Values.kafka.topicPrefix | quote }}
+- name: KAFKA_REPLICATION_FACTOR
+  value: {{ .root.Values.kafka.replicationFactor | quote }}
+- name: KAFKA_TOPIC_PARTITIONS
+  value: {{ .root.Values.kafka.partitions | quote }}
+- name: KAFKA_PROVISION_TOPICS
+  value: {{ not .root.Values.kafka.provisioningJob.enabled | quote }}
+- name: KAFKA_TLS
+  value: {{ .root.Values.kafka.tls.enabled | quote }}
+{{- if .root.Values.kafka.sasl.enabled }}
+- name: KAFKA_SASL_MECHANISM
+  value: {{ .root.Values.kafka.sasl.mechanism | quote }}
+- name: KAFKA_SASL_USERNAME
+  value: {{ .root.Values.kafka.sasl.username | quote }}
+- name: KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ required "kafka.sasl.existingSecret is required with SASL" .root.Values.kafka.sasl.existingSecret }}
+      key: {{ .root.Values.kafka.sasl.passwordKey }}
+{{- end }}
+- name: HTTP_PORT
+  value: "8080"
+- name: REGION
+  value: {{ .root.Values.region | quote }}
+{{- if .root.Values.zone }}
+- name: ZONE
+  value: {{ .root.Values.zone | quote }}
+{{- end }}
+- name: SERVICE_INSTANCE_ID
+  valueFrom:
+    fieldRef:
+      fieldPath: metadata.name
+- name: SERVICE_VERSION
+  value: {{ default .root.Chart.AppVersion .root.Values.image.tag | quote }}
+- name: SLUICE_GATEWAY_CONFIG
+  value: /etc/sluice/gateway/gateway.yaml
+- name: SLUICE_GATEWAY_SECRETS
+  value: /etc/sluice/secrets/secrets.yaml
+- name: STATE_STORE
+  value: {{ .root.Values.state.store | quote }}
+{{- if eq .root.Values.state.store "redis" }}
+- name: REDIS_URL
+  value: {{ include "sluice.redisUrl" .root | quote }}
+{{- end }}
+{{- if .root.Values.observability.otlpEndpoint }}
+- name: OTEL_EXPORTER_OTLP_ENDPOINT
+  value: {{ .root.Values.observability.otlpEndpoint | quote }}
+{{- end }}
+- name: TRACES_SAMPLE_RATIO
+  value: {{ .root.Values.observability.traceSampleRatio | quote }}
+{{- end -}}
+
+{{- define "sluice.redisUrl" -}}
+{{- if .Values.state.redis.deploy -}}
+{{- printf "redis://%s-redis:6379" .Release.Name -}}
+{{- else -}}
+{{- required "state.redis.url is required when state.store is redis and the chart does not deploy Redis" .Values.state.redis.url -}}
+{{- end -}}
+{{- end -}}
+
+{{- define "sluice.secretName" -}}
+{{- default (printf "%s-gateway-secrets" .Release.Name) .Values.gateway.existingSecret -}}
+{{- end -}}
