@@ -194,7 +194,7 @@ describe('the Dockerfile', () => {
     const dockerfile = await readFile(join(repoRoot(), 'Dockerfile'), 'utf8');
     expect(dockerfile.match(/^FROM /gm)?.length).toBeGreaterThanOrEqual(3);
     expect(dockerfile).toMatch(/^ARG NODE_VERSION=24\./m);
-    expect(dockerfile).toContain('turbo prune "@sluice/${SERVICE}" --docker');
+    expect(dockerfile).toContain(`turbo prune "@sluice/$\{SERVICE}" --docker`);
     expect(dockerfile).toMatch(/deploy --prod/);
     expect(dockerfile).toMatch(/^USER node$/m);
     expect(dockerfile).toMatch(/^ENTRYPOINT \["\/usr\/bin\/tini", "--"\]$/m);
