@@ -70,6 +70,8 @@ export interface Stack {
   restart(name: ServiceName, signal?: NodeJS.Signals): Promise<void>;
   stopService(name: ServiceName, signal?: NodeJS.Signals): Promise<void>;
   startService(name: ServiceName): Promise<void>;
+  /** Starts one more instance of a service with the same settings (scale-out); stopped with the stack. */
+  spawn(name: ServiceName): Promise<ServiceProcess>;
   topic(id: Parameters<typeof topicName>[0]): string;
   stop(): Promise<void>;
 }
@@ -122,6 +124,7 @@ export async function startStack(
     await Promise.all(Object.values(services).map((service) => service.stop('SIGKILL')));
     throw error;
   }
+  const extra: ServiceProcess[] = [];
   const stopService = async (name: ServiceName, signal: NodeJS.Signals = 'SIGTERM') => {
     const exit = await services[name].stop(signal);
     if (signal === 'SIGTERM' && exit.code !== 0) {
@@ -143,9 +146,15 @@ export async function startStack(
     },
     stopService,
     startService,
+    spawn: async (name) => {
+      const service = await ServiceProcess.start({ name, env });
+      extra.push(service);
+      await service.waitReady(90_000);
+      return service;
+    },
     topic: (id) => topicName(id, prefix),
     stop: async () => {
-      await Promise.all(Object.values(services).map((service) => service.stop('SIGTERM')));
+      await Promise.all([...Object.values(services), ...extra].map((service) => service.stop('SIGTERM')));
       await upstream.close();
       await receiver.close();
     },

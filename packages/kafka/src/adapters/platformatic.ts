@@ -171,6 +171,9 @@ class PlatformaticConsumerAdapter implements Consumer {
       ...base,
       groupId: options.groupId,
       autocommit: false,
+      // Incremental rebalancing: a member that joins or leaves moves only the partitions that change owner, so the
+      // others keep theirs (and their finished, not yet committed work) instead of all being revoked at once.
+      protocols: [{ name: 'cooperative-sticky', version: 1 }],
       sessionTimeout,
       heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
       maxWaitTime: 500,
@@ -372,6 +375,21 @@ class PlatformaticAdminAdapter implements Admin {
           configs: Object.entries(spec.config).map(([name, value]) => ({ name, value })),
         }),
       );
+    }
+    // As kafkajs's waitForLeaders: the call returns once every broker's metadata knows the new topics with a
+    // leader per partition, so that the caller's next describe, produce or subscribe finds them.
+    const names = topics.map((spec) => spec.name);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const metadata = await wrapAdmin('describe topics', () =>
+        this.#admin.metadata({ topics: names, forceUpdate: true }),
+      ).catch(() => undefined);
+      const ready = names.every((name) => {
+        const topic = metadata?.topics.get(name);
+        return topic !== undefined && topic.partitions.every((partition) => partition.leader >= 0);
+      });
+      if (ready || Date.now() > deadline) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
 
