@@ -1,6 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { cacheDir } from './paths.ts';
 
 /** Helm 3, built once from the Go module proxy into .cache/tools (no other download site is reachable). */
@@ -22,7 +22,11 @@ export function ensureHelm(log: (line: string) => void = console.log): string {
     stdio: 'inherit',
   });
   if (built.status !== 0) throw new Error(`go install helm.sh/helm/v3/cmd/helm@${helmVersion} failed`);
-  const moved = spawnSync('mv', [join(bin, 'helm'), binary]);
-  if (moved.status !== 0) throw new Error(`could not move helm into ${binary}`);
+  mkdirSync(dirname(binary), { recursive: true });
+  try {
+    renameSync(join(bin, 'helm'), binary);
+  } catch (error) {
+    throw new Error(`could not move helm into ${binary}`, { cause: error });
+  }
   return binary;
 }

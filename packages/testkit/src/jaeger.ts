@@ -1,7 +1,7 @@
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { freePort } from './net.ts';
 import { cacheDir } from './paths.ts';
@@ -32,6 +32,7 @@ export function ensureJaeger(log: (line: string) => void = console.log): string 
   );
   if (download.status !== 0) throw new Error(`go mod download failed:\n${download.stderr}`);
   const dir = (JSON.parse(download.stdout) as { Dir: string }).Dir;
+  mkdirSync(dirname(binary), { recursive: true });
   const build = spawnSync(go, ['build', '-o', binary, './cmd/jaeger'], {
     cwd: dir,
     env: { ...process.env, GOFLAGS: '-mod=mod' },
