@@ -1,6 +1,14 @@
 import { EventEmitter } from 'node:events';
-import { type StatusMessage, statusRank } from '@sluice/contracts';
-import type { IdempotencyClaim, IdempotencyScope, StateStore, StatusListener } from './types.ts';
+import { type StatusMessage, supersedes } from '@sluice/contracts';
+import { rateLimitDecision } from './rate-limit.ts';
+import type {
+  IdempotencyClaim,
+  IdempotencyScope,
+  RateLimitDecision,
+  RateLimitRule,
+  StateStore,
+  StatusListener,
+} from './types.ts';
 
 export interface EmbeddedStoreOptions {
   /** Statuses accepted longer ago than this are forgotten (lookups answer 404). */
@@ -31,11 +39,15 @@ export class EmbeddedStateStore implements StateStore {
   readonly #batches = new Map<string, Set<string>>();
   readonly #idempotency = new Map<string, IdempotencyEntry>();
   readonly #events = new EventEmitter();
+  /** Theoretical arrival times relative to `#origin`; a full bucket's entry is removed. */
+  readonly #buckets = new Map<string, number>();
+  readonly #origin: number;
   #ready = false;
 
   constructor(options: EmbeddedStoreOptions) {
     this.#options = options;
     this.#now = options.now ?? Date.now;
+    this.#origin = this.#now();
     this.#events.setMaxListeners(0);
   }
 
@@ -126,6 +138,17 @@ export class EmbeddedStateStore implements StateStore {
     if (this.#idempotency.get(key)?.id === candidateId) this.#idempotency.delete(key);
   }
 
+  async consumeRateLimit(key: string, rule: RateLimitRule, cost: number): Promise<RateLimitDecision> {
+    const now = this.#now() - this.#origin;
+    const decision = rateLimitDecision(this.#buckets.get(key) ?? now, now, rule, cost);
+    if (decision.allowed) this.#buckets.set(key, decision.newTat);
+    if (this.#buckets.size > this.#options.maxStatuses) {
+      for (const [bucket, tat] of this.#buckets) if (tat <= now) this.#buckets.delete(bucket);
+    }
+    const { newTat: _, ...answer } = decision;
+    return answer;
+  }
+
   async close(): Promise<void> {
     this.#events.removeAllListeners();
   }
@@ -151,16 +174,6 @@ export class EmbeddedStateStore implements StateStore {
       }
     }
   }
-}
-
-/** Whether `next` should replace `current`: further along, or as far along and newer (e.g. more attempts). */
-export function supersedes(next: StatusMessage, current: StatusMessage): boolean {
-  const rankNext = statusRank(next.status);
-  const rankCurrent = statusRank(current.status);
-  if (rankNext !== rankCurrent) return rankNext > rankCurrent;
-  // A terminal status is final: a second, different terminal record (a replay) never replaces the first.
-  if (rankCurrent === statusRank('succeeded')) return false;
-  return next.updatedAt > current.updatedAt;
 }
 
 function scopeKey(scope: IdempotencyScope): string {

@@ -15,6 +15,25 @@ export interface IdempotencyScope {
 
 export type StatusListener = (status: StatusMessage) => void;
 
+/** A GCRA limit (a token bucket of `burst` refilled at `ratePerSecond`), as in the gateway file. */
+export interface RateLimitRule {
+  ratePerSecond: number;
+  burst: number;
+}
+
+/** One rate-limit decision, with what the IETF RateLimit headers and Retry-After report. */
+export interface RateLimitDecision {
+  allowed: boolean;
+  /** The bucket's size: RateLimit-Limit. */
+  limit: number;
+  /** Whole requests that would be allowed right after this decision: RateLimit-Remaining. */
+  remaining: number;
+  /** Milliseconds until the bucket is full again: RateLimit-Reset. */
+  resetMs: number;
+  /** When refused, milliseconds until the same request would be allowed (Infinity: never); 0 when allowed. */
+  retryAfterMs: number;
+}
+
 /**
  * Sluice's shared state, behind one interface so that a single machine needs no extra server (embedded) and a
  * multi-replica deployment can share it (Redis). Kafka's status topic stays the source of truth: a store can be
@@ -45,6 +64,11 @@ export interface StateStore {
   ): Promise<IdempotencyClaim>;
   /** Gives a claimed key back when its request could not be enqueued, so that the client's retry is accepted. */
   releaseIdempotencyKey(scope: IdempotencyScope, candidateId: string): Promise<void>;
+  /**
+   * Takes `cost` from the bucket of `key` under `rule`, atomically for every replica sharing the store; a refused
+   * request takes nothing. A key's bucket is forgotten once full again.
+   */
+  consumeRateLimit(key: string, rule: RateLimitRule, cost: number): Promise<RateLimitDecision>;
   /** False while the store cannot answer (still loading, or its server unreachable). */
   ready(): boolean;
   close(): Promise<void>;

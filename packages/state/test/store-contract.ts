@@ -144,6 +144,54 @@ export function stateStoreContract(name: string, factory: StoreFactory): void {
       await store.close();
     });
 
+    it('lets a later redrive generation replace a terminal status, and never an earlier one', async () => {
+      const { store } = await open();
+      const dead = status({ status: 'dead', attempts: 3, updatedAt: 5_000 });
+      const redriven = { ...dead, batchId: `${dead.batchId}.r1`, status: 'queued' as const, generation: 1 };
+      await store.applyStatuses([dead]);
+      await store.applyStatuses([{ ...redriven, updatedAt: 6_000 }]);
+      expect(await store.getStatus(dead.id)).toMatchObject({ status: 'queued', generation: 1 });
+      // A replay of the first generation's records changes nothing.
+      await store.applyStatuses([{ ...dead, updatedAt: 7_000 }]);
+      expect((await store.getStatus(dead.id))?.generation).toBe(1);
+      expect((await store.getBatch(redriven.batchId))?.map((s) => s.id)).toEqual([dead.id]);
+      await store.close();
+    });
+
+    it('limits a key at its rate and burst, shares nothing between keys, and reports the headers', async () => {
+      const { store, clock } = await open(1_000_000);
+      const rule = { ratePerSecond: 10, burst: 5 };
+      const key = `tenant-${Math.random()}`;
+      const decisions = [];
+      for (let i = 0; i < 6; i += 1) decisions.push(await store.consumeRateLimit(key, rule, 1));
+      expect(decisions.map((d) => d.allowed)).toEqual([true, true, true, true, true, false]);
+      expect(decisions.map((d) => d.remaining)).toEqual([4, 3, 2, 1, 0, 0]);
+      expect(decisions[4]).toMatchObject({ limit: 5, resetMs: 500, retryAfterMs: 0 });
+      expect(decisions[5]?.retryAfterMs).toBeCloseTo(100, 0);
+      // Another key has its own bucket.
+      expect((await store.consumeRateLimit(`${key}-other`, rule, 1)).allowed).toBe(true);
+      // A refused request took nothing: 100 ms later exactly one more goes.
+      clock.now += 100;
+      expect((await store.consumeRateLimit(key, rule, 1)).allowed).toBe(true);
+      expect((await store.consumeRateLimit(key, rule, 1)).allowed).toBe(false);
+      // A cost above the burst never goes.
+      clock.now += 10_000;
+      expect((await store.consumeRateLimit(key, rule, 6)).retryAfterMs).toBe(Number.POSITIVE_INFINITY);
+      expect(await store.consumeRateLimit(key, rule, 5)).toMatchObject({ allowed: true, remaining: 0 });
+      await store.close();
+    });
+
+    it('allows exactly the burst to concurrent takers of one key', async () => {
+      const { store } = await open(2_000_000);
+      const rule = { ratePerSecond: 0.001, burst: 20 };
+      const key = `race-${Math.random()}`;
+      const decisions = await Promise.all(
+        Array.from({ length: 60 }, () => store.consumeRateLimit(key, rule, 1)),
+      );
+      expect(decisions.filter((d) => d.allowed)).toHaveLength(20);
+      await store.close();
+    });
+
     it('knows idempotency keys carried by statuses, so a rebuilt store still recognises duplicates', async () => {
       // A key names the batch it was submitted with; a single request's id is its batch id.
       const { store } = await open();

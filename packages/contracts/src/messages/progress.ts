@@ -17,6 +17,8 @@ export const acceptedMessage = z.object({
   acceptedAt: epochMs,
   deadlineAt: epochMs,
   callback: callback.optional(),
+  /** The redrive generation of the batch's requests (absent: 0); their statuses carry it. */
+  generation: z.number().int().positive().optional(),
 });
 export type AcceptedMessage = z.infer<typeof acceptedMessage>;
 

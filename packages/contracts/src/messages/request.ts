@@ -14,6 +14,16 @@ import {
  * An accepted request, on `sluice.requests.v1` (and on the retry topic with a not-before header). Keyed by the
  * ordering key when the client gave one, so that records with one key share a partition, else by id.
  */
+export const redrive = z.object({
+  generation: z.number().int().positive(),
+  /** The batch the request was first submitted in. */
+  originalBatchId: z.string(),
+  redrivenAt: epochMs,
+  /** The admin key's id that asked for it. */
+  by: z.string(),
+});
+export type Redrive = z.infer<typeof redrive>;
+
 export const requestMessage = z.object({
   id: z.string(),
   batchId: z.string(),
@@ -34,8 +44,10 @@ export const requestMessage = z.object({
   /** After this instant the request is not sent; it ends as expired. */
   deadlineAt: epochMs,
   callback: callback.optional(),
-  /** Tries made so far; empty when the ingress produces the record. */
+  /** Tries made so far; empty when the ingress produces the record, the earlier tries' when it is redriven. */
   attempts: z.array(attempt),
+  /** Set when an operator sent a dead request again: same id, a new batch of its own, the next generation. */
+  redrive: redrive.optional(),
 });
 export type RequestMessage = z.infer<typeof requestMessage>;
 
