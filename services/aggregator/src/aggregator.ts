@@ -29,7 +29,7 @@ export interface AggregatorDeps {
   topics: AggregatorTopics;
   settings: ReducerSettings;
   tracer: Tracer;
-  metrics?: { terminal(status: StatusMessage): void } | undefined;
+  metrics?: { terminal(status: StatusMessage): void; duplicateResult(route: string): void } | undefined;
   now?: () => number;
   /** A write to Kafka failed; the group is written again after a backoff. */
   onWriteError?(error: unknown, attempt: number): void;
@@ -209,6 +209,8 @@ export class Aggregator {
       carried,
     }));
     for (const status of transition.statuses) this.#deps.metrics?.terminal(status);
+    if (transition.duplicateResult !== undefined)
+      this.#deps.metrics?.duplicateResult(transition.duplicateResult.route);
     for (const message of transition.completions) {
       if (message.kind === 'request') {
         outputs.push({ kind: 'completion', message, carried });

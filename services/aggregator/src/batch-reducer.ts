@@ -23,6 +23,11 @@ export interface Transition {
   state: BatchState | null | undefined;
   statuses: StatusMessage[];
   completions: Array<RequestCompletion | BatchCompletion>;
+  /**
+   * A result for a request that already had one: a repeated upstream call (a worker died after calling and
+   * before committing) or a repeated produce. Counted, never applied.
+   */
+  duplicateResult?: { route: string };
 }
 
 const unchanged = (): Transition => ({ state: undefined, statuses: [], completions: [] });
@@ -68,6 +73,7 @@ function apply(
         acceptedAt: message.acceptedAt,
         deadlineAt: message.deadlineAt,
         ...(message.callback !== undefined ? { callback: message.callback } : {}),
+        ...(message.generation !== undefined ? { generation: message.generation } : {}),
         items: {},
         early: [],
         appliedOffset: current?.appliedOffset ?? '-1',
@@ -101,8 +107,12 @@ function apply(
         };
         return { state: { ...waiting, early: [...waiting.early, message] }, statuses: [], completions: [] };
       }
+      const known = current.ids.includes(message.id);
+      if (known && message.kind === 'finished' && current.items[message.id] !== undefined) {
+        return { ...unchanged(), duplicateResult: { route: current.route ?? message.route } };
+      }
       if (current.phase === 'closed') return unchanged();
-      if (!current.ids.includes(message.id) || current.items[message.id] !== undefined) return unchanged();
+      if (!known || current.items[message.id] !== undefined) return unchanged();
       return message.kind === 'started'
         ? started(current, message, now)
         : finished(current, message, now, traceparent);
@@ -256,6 +266,7 @@ function statusBase(
     tenant: state.tenant,
     route: state.route ?? '',
     ...(idempotency !== undefined ? { idempotency } : {}),
+    ...(state.generation !== undefined ? { generation: state.generation } : {}),
     timings: { acceptedAt },
   };
 }

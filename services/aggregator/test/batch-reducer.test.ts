@@ -55,6 +55,7 @@ function run(messages: Array<AcceptedMessage | StartedMessage | FinishedMessage>
     state,
     statuses: outputs.flatMap((t) => t.statuses),
     completions: outputs.flatMap((t) => t.completions),
+    duplicates: outputs.filter((t) => t.duplicateResult !== undefined).length,
   };
 }
 
@@ -96,8 +97,8 @@ describe('applyProgress', () => {
     });
   });
 
-  it('keeps the first terminal status of a request and ignores later results for it', () => {
-    const { statuses, state } = run([
+  it('keeps the first terminal status of a request and ignores later results for it, counting them', () => {
+    const { statuses, state, duplicates } = run([
       accepted(['r1', 'r2']),
       finished('r1', 'succeeded'),
       finished('r1', 'dead'),
@@ -105,6 +106,25 @@ describe('applyProgress', () => {
     ]);
     expect(statuses.map((s) => s.status)).toEqual(['succeeded']);
     expect(state?.items.r1?.status).toBe('succeeded');
+    expect(duplicates).toBe(1);
+  });
+
+  it('counts a second result of a request of a closed batch as a duplicate', () => {
+    const { state } = run([accepted(['b1']), finished('b1')]);
+    const again = applyProgress(state, finished('b1'), 10n, 3_000);
+    expect(again.duplicateResult).toEqual({ route: 'orders' });
+    expect(again.statuses).toEqual([]);
+  });
+
+  it('stamps the redrive generation of a batch on every status it writes', () => {
+    const { statuses } = run([accepted(['r1', 'r2'], { generation: 2 }), started('r1'), finished('r1')]);
+    expect(statuses.map((s) => s.generation)).toEqual([2, 2]);
+    const expired = applyClock(
+      run([accepted(['r1'], { generation: 1 })]).state as BatchState,
+      20_000,
+      settings,
+    );
+    expect(expired.statuses.map((s) => `${s.status}:${s.generation}`)).toEqual(['expired:1']);
   });
 
   it('holds results that arrive before their batch is announced and applies them when it is', () => {

@@ -124,6 +124,12 @@ export const requestStatusDocument = z
     attempts: z.number().int().nonnegative(),
     result: resultSchema.optional(),
     error: z.strictObject({ code: z.string(), message: z.string() }).optional(),
+    redrives: z
+      .number()
+      .int()
+      .positive()
+      .optional()
+      .describe('How many times an operator sent the request again after it ended dead; absent when never.'),
     timings: z.strictObject({
       acceptedAt: z.iso.datetime(),
       startedAt: z.iso.datetime().optional(),

@@ -34,6 +34,8 @@ export const batchState = z.object({
   appliedOffset: z.string(),
   createdAt: epochMs,
   closedAt: epochMs.optional(),
+  /** The redrive generation of the batch's requests (absent: 0), stamped on every status it writes. */
+  generation: z.number().int().positive().optional(),
   /** The batch's W3C trace context from its announcement, carried onto what the deadline sweep writes. */
   traceparent: z.string().optional(),
   /**

@@ -12,6 +12,8 @@ export interface PublicStatus {
   attempts: number;
   result?: StatusMessage['result'];
   error?: StatusMessage['error'];
+  /** The redrive generation, when the request was sent again after it ended dead. */
+  redrives?: number;
   timings: { acceptedAt: string; startedAt?: string; finishedAt?: string };
 }
 
@@ -27,6 +29,7 @@ export function publicStatus(status: StatusMessage): PublicStatus {
     attempts: status.attempts,
     ...(status.result !== undefined ? { result: status.result } : {}),
     ...(status.error !== undefined ? { error: status.error } : {}),
+    ...(status.generation !== undefined && status.generation > 0 ? { redrives: status.generation } : {}),
     timings: {
       acceptedAt: iso(status.timings.acceptedAt) as string,
       ...(startedAt !== undefined ? { startedAt } : {}),
