@@ -1,3 +1,4 @@
+import { isIPv4, isIPv6 } from 'node:net';
 import { z } from 'zod';
 
 /** Tenant ids and route names appear in topic names, metrics and URLs: lower-case, digits and dashes. */
@@ -14,6 +15,13 @@ const apiKey = z.strictObject({
 });
 export type ApiKeyEntry = z.infer<typeof apiKey>;
 
+const rate = z.strictObject({
+  requestsPerSecond: z.number().positive().max(1_000_000),
+  /** Requests allowed at once above the steady rate (the bucket's size). */
+  burst: z.number().int().min(1).max(1_000_000),
+});
+export type RateConfig = z.infer<typeof rate>;
+
 const tenant = z.strictObject({
   apiKeys: z.array(apiKey).min(1),
   /** Routes this tenant may use; any other answers 403. */
@@ -25,6 +33,13 @@ const tenant = z.strictObject({
     .optional(),
   /** Publish this tenant's completions to its own result topic. */
   resultTopic: z.boolean().default(false),
+  /**
+   * Requests this tenant may submit, shared by every ingress replica when the state store is shared (Redis); a
+   * batch counts each of its requests. Above it: 429 with RateLimit-* and Retry-After. Unlimited when absent.
+   */
+  rateLimit: rate.optional(),
+  /** Open Server-Sent Event streams this tenant may hold per ingress replica, instead of the global limit. */
+  maxEventStreams: z.number().int().min(1).max(100_000).optional(),
 });
 export type TenantConfig = z.infer<typeof tenant>;
 
@@ -45,13 +60,6 @@ export const balancerPolicies = [
   'least-request',
   'consistent-hash',
 ] as const;
-
-const rate = z.strictObject({
-  requestsPerSecond: z.number().positive().max(1_000_000),
-  /** Requests allowed at once above the steady rate (the bucket's size). */
-  burst: z.number().int().min(1).max(1_000_000),
-});
-export type RateConfig = z.infer<typeof rate>;
 
 /** Passive health (Envoy's outlier detection): its defaults are Envoy's. */
 const outlierDetection = z.strictObject({
@@ -204,6 +212,8 @@ const limits = z.strictObject({
     .max(256 * 1024 * 1024)
     .default(16 * 1024 * 1024),
   maxWaitSeconds: z.number().int().min(0).max(60).default(60),
+  /** Open Server-Sent Event streams per tenant and ingress replica; more answer 429. */
+  maxEventStreamsPerTenant: z.number().int().min(1).max(100_000).default(20),
   /** Larger upstream answers fail the try instead of filling memory and records. */
   maxResponseBytes: z
     .number()
@@ -224,13 +234,39 @@ const lanes = z.strictObject({
     .default({ normal: 0.2, low: 0.1 }),
 });
 
+/** An IPv4 or IPv6 network in CIDR notation, e.g. 10.20.0.0/16 or fd00::/8. */
+const cidr = z
+  .string()
+  .refine((value) => isCidr(value), 'an IPv4 or IPv6 network in CIDR notation, e.g. 10.20.0.0/16');
+
 const callbacks = z.strictObject({
   /**
    * Callback URLs may resolve to loopback, private and link-local addresses only when this is on (tests, or a
    * gateway whose tenants live inside the same network).
    */
   allowPrivateNetworks: z.boolean().default(false),
+  /**
+   * Networks that callbacks may reach although they are private, loopback or link-local: the narrow
+   * alternative to allowPrivateNetworks (e.g. the network of an internal webhook relay). Checked against the
+   * address the callback's host resolves to, when connecting.
+   */
+  allowNetworks: z.array(cidr).max(100).default([]),
 });
+
+const backpressure = z
+  .strictObject({
+    /**
+     * Requests waiting for the batch-workers (consumer lag over the request topics) above which tenants
+     * submitting more than their fair share of recent traffic are answered 429 with Retry-After.
+     */
+    shedLag: z.number().int().min(1).default(500_000),
+    /** Waiting requests above which every submission is answered 503 with Retry-After. */
+    rejectLag: z.number().int().min(1).default(2_000_000),
+  })
+  .refine((value) => value.rejectLag > value.shedLag, {
+    message: 'rejectLag must be larger than shedLag',
+    path: ['rejectLag'],
+  });
 
 export const gatewayConfigSchema = z
   .strictObject({
@@ -241,6 +277,7 @@ export const gatewayConfigSchema = z
     limits: limits.default(limits.parse({})),
     lanes: lanes.default(lanes.parse({})),
     callbacks: callbacks.default(callbacks.parse({})),
+    backpressure: backpressure.default(backpressure.parse({})),
   })
   .superRefine((config, ctx) => {
     for (const [tenantId, entry] of Object.entries(config.tenants)) {
@@ -310,3 +347,11 @@ export const gatewayConfigSchema = z
   });
 
 export type GatewayConfig = z.infer<typeof gatewayConfigSchema>;
+
+function isCidr(value: string): boolean {
+  const [address, bits, ...rest] = value.split('/');
+  if (address === undefined || bits === undefined || rest.length > 0 || !/^\d{1,3}$/.test(bits)) return false;
+  const prefix = Number(bits);
+  if (isIPv4(address)) return prefix <= 32;
+  return isIPv6(address) && prefix <= 128;
+}

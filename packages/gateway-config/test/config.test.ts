@@ -89,6 +89,31 @@ describe('parseGatewayConfig', () => {
     const secret = minimal.replace('routes: [orders]', 'routes: [orders]\n    webhookSecret: hunter2');
     expect(problems(secret).join()).toContain('tenants.acme.webhookSecret');
   });
+
+  it('takes tenant rate limits, stream limits, backpressure bounds and callback networks, and checks them', () => {
+    const { config } = parseGatewayConfig(
+      minimal.replace(
+        'routes: [orders]',
+        'routes: [orders]\n    rateLimit: { requestsPerSecond: 50, burst: 100 }\n    maxEventStreams: 3',
+      ) +
+        'callbacks: { allowNetworks: ["10.20.0.0/16", "fd00::/8"] }\nbackpressure: { shedLag: 10, rejectLag: 20 }\n',
+    );
+    expect(config.tenants.acme?.rateLimit).toEqual({ requestsPerSecond: 50, burst: 100 });
+    expect(config.callbacks.allowNetworks).toEqual(['10.20.0.0/16', 'fd00::/8']);
+    expect(config.backpressure).toEqual({ shedLag: 10, rejectLag: 20 });
+    expect(parseGatewayConfig(minimal).config.backpressure).toEqual({
+      shedLag: 500_000,
+      rejectLag: 2_000_000,
+    });
+    expect(parseGatewayConfig(minimal).config.limits.maxEventStreamsPerTenant).toBe(20);
+    expect(problems(`${minimal}callbacks: { allowNetworks: ["10.0.0.0/33", "hooks.example"] }\n`)).toEqual([
+      'callbacks.allowNetworks.0: an IPv4 or IPv6 network in CIDR notation, e.g. 10.20.0.0/16',
+      'callbacks.allowNetworks.1: an IPv4 or IPv6 network in CIDR notation, e.g. 10.20.0.0/16',
+    ]);
+    expect(problems(`${minimal}backpressure: { shedLag: 20, rejectLag: 20 }\n`)).toEqual([
+      'backpressure.rejectLag: rejectLag must be larger than shedLag',
+    ]);
+  });
 });
 
 describe('keys', () => {

@@ -2,6 +2,7 @@ import { type Tracer, trace } from '@opentelemetry/api';
 import { isTerminal, type StatusMessage } from '@sluice/contracts';
 import type { Readiness } from '@sluice/runtime';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
+import type { Admission } from './admission.ts';
 import { type Principal, requireScope, tenantOf } from './auth.ts';
 import { batchEvents } from './batch-events.ts';
 import type { DirectProxy } from './direct.ts';
@@ -20,6 +21,7 @@ import { transparentRequest } from './transparent.ts';
 
 export interface AppDeps {
   readiness: Readiness;
+  admission: Admission;
   gateway(): ActiveGateway;
   enqueuer: Enqueuer;
   lookups: Lookups;
@@ -78,6 +80,7 @@ export function createApp(deps: AppDeps): Express {
       config: deps.gateway().config,
       headerIdempotencyKey: req.get('idempotency-key'),
       enqueuer: deps.enqueuer,
+      admit: admitInto(res, deps),
       now: (deps.now ?? Date.now)(),
     });
     noteSubmission(res, req.body, 1);
@@ -100,6 +103,7 @@ export function createApp(deps: AppDeps): Express {
       config: deps.gateway().config,
       headerIdempotencyKey: req.get('idempotency-key'),
       enqueuer: deps.enqueuer,
+      admit: admitInto(res, deps),
       lookups: deps.lookups,
       now: (deps.now ?? Date.now)(),
     });
@@ -116,10 +120,27 @@ export function createApp(deps: AppDeps): Express {
     res.set('cache-control', 'no-store').json(batchDocument(batchId, statuses));
   });
 
+  const streams = new Map<string, number>();
   app.get('/v1/batches/:id/events', tenantOnly, async (req, res) => {
     const batchId = String(req.params.id);
-    const statuses = await deps.lookups.batch(tenantOf(res), batchId);
+    const tenant = tenantOf(res);
+    const statuses = await deps.lookups.batch(tenant, batchId);
     if (statuses === undefined) throw new HttpProblem('not-found', { detail: 'no such batch' });
+    const config = deps.gateway().config;
+    const maxStreams = config.tenants[tenant]?.maxEventStreams ?? config.limits.maxEventStreamsPerTenant;
+    const open = streams.get(tenant) ?? 0;
+    if (open >= maxStreams) {
+      throw new HttpProblem('too-many-streams', {
+        detail: `this tenant has ${open} event streams open, the most allowed; close one or poll the batch`,
+        headers: { 'retry-after': '5' },
+      });
+    }
+    streams.set(tenant, open + 1);
+    res.once('close', () => {
+      const left = (streams.get(tenant) ?? 1) - 1;
+      if (left === 0) streams.delete(tenant);
+      else streams.set(tenant, left);
+    });
     batchEvents(req, res, {
       batchId,
       tenant: tenantOf(res),
@@ -148,7 +169,13 @@ export function createApp(deps: AppDeps): Express {
       next(new HttpProblem('method-not-allowed', { headers: { allow: route.methods.join(', ') } }));
       return;
     }
-    deps.direct.handle(req, res, next, name, route, route.maxBodyBytes ?? config.limits.maxBodyBytes);
+    deps.admission.admit(config, tenantOf(res), 1, { queued: false }).then(
+      (headers) => {
+        res.set(headers);
+        deps.direct.handle(req, res, next, name, route, route.maxBodyBytes ?? config.limits.maxBodyBytes);
+      },
+      (error: unknown) => next(error),
+    );
   });
   app.all('/r/:route{/*path}', rawBody(deps), async (req, res) => {
     const wait = waitSeconds(req, deps);
@@ -157,6 +184,7 @@ export function createApp(deps: AppDeps): Express {
       route: String(req.params.route),
       config: deps.gateway().config,
       enqueuer: deps.enqueuer,
+      admit: admitInto(res, deps),
       now: (deps.now ?? Date.now)(),
     });
     res.locals.submission = { route: String(req.params.route), accepted: 1 } satisfies SubmissionNote;
@@ -178,6 +206,13 @@ export function createApp(deps: AppDeps): Express {
   });
   app.use(problemHandler(deps.onUnexpectedError));
   return app;
+}
+
+/** Admits a submission of `cost` requests for the answer's tenant, setting the rate-limit headers it gets. */
+function admitInto(res: Response, deps: AppDeps): (cost: number) => Promise<void> {
+  return async (cost) => {
+    res.set(await deps.admission.admit(deps.gateway().config, tenantOf(res), cost));
+  };
 }
 
 /** 202 with the queue estimate, or 200 with the status when it is terminal (after an optional wait). */

@@ -11,6 +11,7 @@ import {
   watchGatewayConfig,
 } from '@sluice/runtime';
 import { EmbeddedStateStore, StatusFeed } from '@sluice/state';
+import { Admission } from './admission.ts';
 import { createApp } from './app.ts';
 import { loadConfig } from './config.ts';
 import { DirectProxy } from './direct.ts';
@@ -62,6 +63,13 @@ runMain('ingress', async () => {
   const held = new AbortController();
   const app = createApp({
     readiness: ctx.readiness,
+    admission: new Admission({
+      store,
+      local: store,
+      queue,
+      onStoreUnavailable: (error) =>
+        ctx.logger.warn({ err: error }, 'state store unavailable: rate limits are per replica meanwhile'),
+    }),
     gateway: currentGateway,
     direct,
     enqueuer: new Enqueuer(producer, store, {

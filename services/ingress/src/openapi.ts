@@ -55,7 +55,11 @@ const submitErrors = errors(
   'too-large',
   'idempotency-conflict',
   'headers-too-large',
+  'rate-limited',
+  'load-shed',
   'enqueue-failed',
+  'overloaded',
+  'state-unavailable',
 );
 
 let cached: object | undefined;
@@ -104,7 +108,7 @@ export function openApiDocument(): object {
           parameters: [idParam('id'), preferWait],
           responses: {
             '200': { description: 'The status.', content: json('RequestStatus') },
-            ...errors('invalid-prefer', 'unauthenticated', 'forbidden', 'not-found'),
+            ...errors('invalid-prefer', 'unauthenticated', 'forbidden', 'not-found', 'state-unavailable'),
           },
         },
       },
@@ -127,7 +131,7 @@ export function openApiDocument(): object {
           parameters: [idParam('id')],
           responses: {
             '200': { description: 'The batch.', content: json('BatchStatus') },
-            ...errors('unauthenticated', 'forbidden', 'not-found'),
+            ...errors('unauthenticated', 'forbidden', 'not-found', 'state-unavailable'),
           },
         },
       },
@@ -141,7 +145,7 @@ export function openApiDocument(): object {
               description: 'Events `progress`, `item` and, last, `completed`.',
               content: { 'text/event-stream': { schema: { type: 'string' } } },
             },
-            ...errors('unauthenticated', 'forbidden', 'not-found'),
+            ...errors('unauthenticated', 'forbidden', 'not-found', 'too-many-streams', 'state-unavailable'),
           },
         },
       },

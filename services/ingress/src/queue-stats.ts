@@ -96,6 +96,17 @@ export class QueueStats {
     return estimate(this.#last, this.#rate);
   }
 
+  /**
+   * Retry-After for a refusal under backpressure: the seconds until the queue, drained at the measured rate,
+   * is down to `lag`; between 1 and 60, and 5 while no rate is known.
+   */
+  secondsToDrainTo(lag: number): number {
+    const waiting = this.#last === undefined ? 0 : Number(this.#last.lag) - lag;
+    if (waiting <= 0) return 1;
+    if (this.#rate === undefined || this.#rate <= 0) return 5;
+    return Math.min(60, Math.max(1, Math.ceil(waiting / this.#rate)));
+  }
+
   get lag(): bigint | undefined {
     return this.#last?.lag;
   }

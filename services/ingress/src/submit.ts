@@ -5,11 +5,13 @@ import type { Lookups } from './lookups.ts';
 import { fingerprint, payloadOf, planBatch, type SubmittedRequest } from './plan.ts';
 import { HttpProblem, validationProblem } from './problems.ts';
 
-interface SubmitContext {
+export interface SubmitContext {
   tenant: string;
   config: GatewayConfig;
   headerIdempotencyKey: string | undefined;
   enqueuer: Enqueuer;
+  /** Backpressure and the tenant's rate limit, for `cost` requests; throws the refusal. */
+  admit(cost: number): Promise<void>;
   now: number;
 }
 
@@ -36,6 +38,7 @@ export async function submitRequest(
     idempotency,
     now: ctx.now,
   });
+  await ctx.admit(1);
   return submittedId(await ctx.enqueuer.enqueue(batch));
 }
 
@@ -70,6 +73,7 @@ export async function submitBatch(
     idempotency,
     now: ctx.now,
   });
+  await ctx.admit(batch.requests.length);
   const outcome = await ctx.enqueuer.enqueue(batch);
   if (outcome.kind === 'accepted') {
     return { batchId: batch.batchId, ids: batch.requests.map((r) => r.message.id), replayed: false };

@@ -1,9 +1,10 @@
 import type { Payload } from '@sluice/contracts';
 import { type GatewayConfig, type HttpMethod, httpMethods } from '@sluice/gateway-config';
 import type { Request } from 'express';
-import { type Enqueuer, submittedId } from './enqueue.ts';
+import { submittedId } from './enqueue.ts';
 import { fingerprint, planBatch, type SubmittedRequest } from './plan.ts';
 import { HttpProblem } from './problems.ts';
+import type { SubmitContext } from './submit.ts';
 
 /**
  * Headers that steer Sluice in the transparent form. Like every `Sluice-*` header they never reach the upstream;
@@ -18,12 +19,8 @@ export const controlHeaders = {
 
 const consumedHeaders = new Set(['authorization', 'prefer', 'idempotency-key']);
 
-interface TransparentContext {
-  tenant: string;
+interface TransparentContext extends Omit<SubmitContext, 'headerIdempotencyKey'> {
   route: string;
-  config: GatewayConfig;
-  enqueuer: Enqueuer;
-  now: number;
 }
 
 /** Any method on /r/{route}/{path}: the HTTP request as it came, enqueued for the route's upstream. */
@@ -91,6 +88,7 @@ export async function transparentRequest(
     idempotency,
     now: ctx.now,
   });
+  await ctx.admit(1);
   return submittedId(await ctx.enqueuer.enqueue(batch));
 }
 

@@ -7,6 +7,7 @@ import { EmbeddedStateStore, StatusFeed } from '@sluice/state';
 import { startTelemetry } from '@sluice/telemetry';
 import { uniqueName, waitFor } from '@sluice/testkit';
 import { inject } from 'vitest';
+import { Admission } from '../src/admission.ts';
 import { createApp } from '../src/app.ts';
 import { DirectProxy } from '../src/direct.ts';
 import { Enqueuer } from '../src/enqueue.ts';
@@ -59,9 +60,21 @@ export interface Ingress {
  * The ingress app in this process against the real broker: its own topics (a unique prefix), producer, status
  * feed and store; an HTTP server on a port the OS picks. Two of them on one prefix are two replicas.
  */
+/** A queue whose lag a test sets, standing in for the sampled consumer lag of the batch-workers. */
+export class SettableQueue {
+  lag: bigint | undefined = undefined;
+  current() {
+    return { position: Number(this.lag ?? 0n), estimatedMs: 0 };
+  }
+  secondsToDrainTo(_lag: number): number {
+    return 7;
+  }
+}
+
 export async function startIngress(
   prefix = `${uniqueName('ingress')}.`,
   yaml = gatewayYaml,
+  queue = new SettableQueue(),
 ): Promise<Ingress> {
   const brokers = inject('kafkaBrokers').split(',');
   const kafka = createKafkaClient('platformatic', { brokers, clientId: uniqueName('ingress-test') });
@@ -80,6 +93,12 @@ export async function startIngress(
   const telemetry = startTelemetry({ name: 'ingress', version: 'test', instance: 'test', region: 'local' });
   const app = createApp({
     readiness: new Readiness(),
+    admission: new Admission({
+      store,
+      local: store,
+      queue,
+      onStoreUnavailable: (error) => console.error('state store unavailable', error),
+    }),
     gateway: () => gateway,
     enqueuer: new Enqueuer(producer, store, {
       requests: { high: topic('requestsHigh'), normal: topic('requests'), low: topic('requestsLow') },
@@ -87,7 +106,7 @@ export async function startIngress(
       results: topic('results'),
     }),
     lookups: new Lookups({ store, catchUp: (signal) => feed.caughtUp(signal), catchUpTimeoutMs: 5_000 }),
-    queue: { current: () => ({ position: 0, estimatedMs: 0 }) },
+    queue,
     shutdownSignal: held.signal,
     metrics: new IngressMetrics(telemetry.meter),
     tracer: telemetry.tracer,
@@ -152,6 +171,7 @@ export function call(
     json?: unknown;
     body?: string;
     headers?: Record<string, string>;
+    signal?: AbortSignal;
   } = {},
 ): Promise<Response> {
   const headers: Record<string, string> = { ...init.headers };
@@ -165,5 +185,6 @@ export function call(
     method: init.method ?? (body ? 'POST' : 'GET'),
     headers,
     ...(body ? { body } : {}),
+    ...(init.signal ? { signal: init.signal } : {}),
   });
 }
