@@ -171,3 +171,40 @@ export const problemDocument = z
     errors: z.array(z.strictObject({ path: z.string(), message: z.string() })).optional(),
   })
   .register(api, { id: 'Problem', description: 'RFC 9457 problem details.' });
+
+export const redriveFilter = z
+  .strictObject({
+    tenant: z.string().min(1).max(63).optional(),
+    route: z.string().min(1).max(63).optional(),
+    reason: z.enum(['retries-exhausted', 'route-unknown']).optional(),
+    deadLetteredAfter: z.iso.datetime({ offset: true }).optional(),
+    deadLetteredBefore: z.iso.datetime({ offset: true }).optional(),
+    limit: z.number().int().min(1).max(1_000).default(100),
+    dryRun: z.boolean().default(false).describe('List what would be redriven, and send nothing.'),
+  })
+  .register(api, { id: 'RedriveFilter' });
+
+const redriven = z.strictObject({
+  id: z.string(),
+  batchId: z.string(),
+  generation: z.number().int().positive(),
+});
+
+export const redrivenResponse = z
+  .strictObject({ ...redriven.shape, statusUrl: z.string() })
+  .register(api, { id: 'Redriven' });
+const skipped = z.strictObject({
+  id: z.string(),
+  reason: z.enum(['not-dead', 'already-redriven', 'status-unknown']),
+  status: statusEnum.optional(),
+});
+
+export const redriveOutcome = z
+  .strictObject({
+    matched: z.number().int().nonnegative().describe('Dead-lettered requests that matched.'),
+    dryRun: z.boolean(),
+    redriven: z.array(redriven),
+    skipped: z.array(skipped),
+    ids: z.array(z.string()).optional().describe('With dryRun: the ids that matched.'),
+  })
+  .register(api, { id: 'RedriveOutcome' });

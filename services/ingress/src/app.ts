@@ -3,7 +3,7 @@ import { isTerminal, type StatusMessage } from '@sluice/contracts';
 import type { Readiness } from '@sluice/runtime';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Admission } from './admission.ts';
-import { type Principal, requireScope, tenantOf } from './auth.ts';
+import { keyIdOf, type Principal, requireScope, tenantOf } from './auth.ts';
 import { batchEvents } from './batch-events.ts';
 import type { DirectProxy } from './direct.ts';
 import type { Enqueuer } from './enqueue.ts';
@@ -15,6 +15,7 @@ import { routeFor } from './plan.ts';
 import { preferredWaitSeconds } from './prefer.ts';
 import { HttpProblem, problemHandler, sendProblem } from './problems.ts';
 import { pollAfterSeconds, type QueueEstimate } from './queue-stats.ts';
+import { type Redriver, redriveBy } from './redrive.ts';
 import { submitBatch, submitRequest } from './submit.ts';
 import { serverSpans } from './tracing.ts';
 import { transparentRequest } from './transparent.ts';
@@ -22,6 +23,7 @@ import { transparentRequest } from './transparent.ts';
 export interface AppDeps {
   readiness: Readiness;
   admission: Admission;
+  redriver: Redriver;
   gateway(): ActiveGateway;
   enqueuer: Enqueuer;
   lookups: Lookups;
@@ -148,6 +150,37 @@ export function createApp(deps: AppDeps): Express {
       lookups: deps.lookups,
       shutdownSignal: deps.shutdownSignal,
     });
+  });
+
+  const adminOnly = requireScope(() => deps.gateway().authenticator, 'admin');
+  app.post('/v1/requests/:id/redrive', adminOnly, async (req, res) => {
+    const id = String(req.params.id);
+    const found = await deps.redriver.find({ ids: [id], limit: 1 });
+    if (found.length === 0) {
+      throw new HttpProblem('not-found', { detail: 'no dead letter holds a request with this id' });
+    }
+    const outcome = await deps.redriver.redrive(found, keyIdOf(res));
+    const redriven = outcome.redriven[0];
+    if (redriven === undefined) {
+      const skip = outcome.skipped[0];
+      throw new HttpProblem('not-redrivable', {
+        detail:
+          skip?.reason === 'not-dead'
+            ? `the request is ${skip.status} now; only a dead request can be redriven`
+            : `the request was not redriven: ${skip?.reason}`,
+        extensions: { reason: skip?.reason, ...(skip?.status ? { requestStatus: skip.status } : {}) },
+      });
+    }
+    const statusUrl = `/v1/requests/${id}`;
+    res
+      .status(202)
+      .location(statusUrl)
+      .json({ ...redriven, statusUrl });
+  });
+
+  app.post('/v1/redrives', adminOnly, json, async (req, res) => {
+    const outcome = await redriveBy(deps.redriver, req.body, keyIdOf(res));
+    res.status(outcome.dryRun ? 200 : 202).json(outcome);
   });
 
   // Direct routes are proxied as they stream; queued routes read the whole (bounded) body first.

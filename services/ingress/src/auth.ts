@@ -71,3 +71,10 @@ export function tenantOf(res: Response): string {
   if (principal?.scope !== 'tenant') throw new HttpProblem('forbidden');
   return principal.tenant;
 }
+
+/** The id (never the key) of the authenticated key, for audit fields such as who redrove a request. */
+export function keyIdOf(res: Response): string {
+  const principal = res.locals.principal as Principal | undefined;
+  if (principal === undefined) throw new HttpProblem('unauthenticated');
+  return principal.keyId;
+}

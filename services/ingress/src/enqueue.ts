@@ -83,6 +83,11 @@ export class Enqueuer {
     return { kind: 'accepted', batch };
   }
 
+  /** Enqueues a batch that claims no idempotency key of its own (a redrive claims its generation itself). */
+  async enqueueUnkeyed(batch: PlannedBatch): Promise<void> {
+    await this.#produce(batch);
+  }
+
   async #produce(batch: PlannedBatch): Promise<void> {
     const records: ProducerRecord[] = [];
     for (const { message, status } of batch.requests) {

@@ -21,6 +21,7 @@ import { Lookups } from './lookups.ts';
 import { IngressMetrics } from './metrics.ts';
 import { problemBody } from './problems.ts';
 import { QueueStats } from './queue-stats.ts';
+import { Redriver } from './redrive.ts';
 
 runMain('ingress', async () => {
   const env = loadConfig(process.env);
@@ -61,6 +62,15 @@ runMain('ingress', async () => {
     (error) => ctx.logger.warn({ err: error }, 'sampling queue lag failed'),
   );
   const held = new AbortController();
+  const enqueuer = new Enqueuer(producer, store, {
+    requests: {
+      high: ctx.topic(laneTopics.high),
+      normal: ctx.topic(laneTopics.normal),
+      low: ctx.topic(laneTopics.low),
+    },
+    status: ctx.topic('status'),
+    results: ctx.topic('results'),
+  });
   const app = createApp({
     readiness: ctx.readiness,
     admission: new Admission({
@@ -72,14 +82,13 @@ runMain('ingress', async () => {
     }),
     gateway: currentGateway,
     direct,
-    enqueuer: new Enqueuer(producer, store, {
-      requests: {
-        high: ctx.topic(laneTopics.high),
-        normal: ctx.topic(laneTopics.normal),
-        low: ctx.topic(laneTopics.low),
-      },
-      status: ctx.topic('status'),
-      results: ctx.topic('results'),
+    enqueuer,
+    redriver: new Redriver({
+      kafka: ctx.kafka,
+      topic: ctx.topic('deadLetters'),
+      groupId: () => ctx.tableGroup('redrive'),
+      store,
+      enqueue: (batch) => enqueuer.enqueueUnkeyed(batch),
     }),
     lookups: new Lookups({
       store,

@@ -75,7 +75,10 @@ export function openApiDocument(): object {
         'Accepts API calls, buffers them durably in Kafka and lets workers call the upstreams. Errors are RFC 9457 problem documents.',
     },
     components: {
-      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', description: 'A tenant API key.' } },
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'A tenant API key.' },
+        admin: { type: 'http', scheme: 'bearer', description: 'An admin API key (operators only).' },
+      },
       schemas: z.toJSONSchema(api, { target: 'draft-2020-12', uri: (id) => `#/components/schemas/${id}` })
         .schemas,
     },
@@ -146,6 +149,40 @@ export function openApiDocument(): object {
               content: { 'text/event-stream': { schema: { type: 'string' } } },
             },
             ...errors('unauthenticated', 'forbidden', 'not-found', 'too-many-streams', 'state-unavailable'),
+          },
+        },
+      },
+      '/v1/requests/{id}/redrive': {
+        post: {
+          operationId: 'redriveRequest',
+          summary: 'Send a dead request again (admin)',
+          description:
+            'Same id, a batch of its own (`<id>.r<generation>`), the next generation, a fresh try budget; the earlier tries stay as history.',
+          security: [{ admin: [] }],
+          parameters: [idParam('id')],
+          responses: {
+            '202': {
+              description: 'Queued again.',
+              headers: { Location: acceptedHeaders.Location },
+              content: json('Redriven'),
+            },
+            ...errors('unauthenticated', 'forbidden', 'not-found', 'not-redrivable', 'enqueue-failed'),
+          },
+        },
+      },
+      '/v1/redrives': {
+        post: {
+          operationId: 'redriveMatching',
+          summary: 'Send again every dead request a filter matches (admin)',
+          security: [{ admin: [] }],
+          requestBody: { required: true, content: json('RedriveFilter') },
+          responses: {
+            '200': { description: 'dryRun: what matched; nothing sent.', content: json('RedriveOutcome') },
+            '202': {
+              description: 'What was queued again, and what was skipped.',
+              content: json('RedriveOutcome'),
+            },
+            ...errors('invalid-json', 'validation', 'unauthenticated', 'forbidden', 'enqueue-failed'),
           },
         },
       },

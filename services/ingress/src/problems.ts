@@ -12,6 +12,7 @@ export const problemTypes = {
   'unknown-route': { status: 404, title: 'Unknown route' },
   'method-not-allowed': { status: 405, title: 'Method not allowed on this route' },
   'too-large': { status: 413, title: 'Content too large' },
+  'not-redrivable': { status: 409, title: 'The request cannot be redriven now' },
   'idempotency-conflict': { status: 422, title: 'Idempotency key reused with a different request' },
   'callback-not-configured': { status: 422, title: 'Callbacks need a webhook secret' },
   'rate-limited': { status: 429, title: "The tenant's rate limit is reached" },
@@ -107,6 +108,12 @@ export function problemHandler(onUnexpected: (error: unknown) => void): ErrorReq
       return sendProblem(res, 'too-large', { detail: `the body exceeds ${limit} bytes` });
     }
     if (type === 'encoding.unsupported' || type === 'charset.unsupported') {
+      return sendProblem(res, 'validation', { detail: (error as Error).message });
+    }
+    // The body parsers and the router mark the client's own faults with a 4xx status: a compressed body that does
+    // not inflate, a path parameter that does not percent-decode. Those are bad requests, not internal errors.
+    const status = (error as { status?: unknown }).status;
+    if (typeof status === 'number' && status >= 400 && status < 500) {
       return sendProblem(res, 'validation', { detail: (error as Error).message });
     }
     onUnexpected(error);

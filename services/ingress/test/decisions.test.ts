@@ -1,9 +1,11 @@
+import type { RequestMessage, StatusMessage } from '@sluice/contracts';
 import { parseGatewayConfig } from '@sluice/gateway-config';
 import { describe, expect, it } from 'vitest';
 import { canonicalJson, fingerprint, planBatch } from '../src/plan.ts';
 import { preferredWaitSeconds } from '../src/prefer.ts';
 import { HttpProblem } from '../src/problems.ts';
 import { estimate, nextDrainRate, pollAfterSeconds, sampleOf } from '../src/queue-stats.ts';
+import { matchesFilter, redriveBatch } from '../src/redrive.ts';
 import { gatewayYaml } from './harness.ts';
 
 describe('preferredWaitSeconds', () => {
@@ -111,5 +113,85 @@ describe('fingerprint', () => {
     expect(fingerprint('request', { a: 1, b: 2 })).toBe(fingerprint('request', { b: 2, a: 1 }));
     expect(fingerprint('request', { a: 1 })).not.toBe(fingerprint('batch', { a: 1 }));
     expect(fingerprint('request', { a: 1 })).not.toBe(fingerprint('request', { a: 2 }));
+  });
+});
+
+describe('redrives', () => {
+  const request: RequestMessage = {
+    id: 'r1',
+    batchId: 'b1',
+    batchSize: 3,
+    tenant: 'acme',
+    route: 'echo',
+    method: 'POST',
+    path: '/x',
+    query: {},
+    headers: {},
+    priority: 'normal',
+    acceptedAt: 1_000,
+    deadlineAt: 61_000,
+    attempts: [{ number: 1, startedAt: 2_000, durationMs: 5, status: 503 }],
+  };
+  const dead: StatusMessage = {
+    id: 'r1',
+    batchId: 'b1',
+    single: false,
+    tenant: 'acme',
+    route: 'echo',
+    status: 'dead',
+    attempts: 1,
+    timings: { acceptedAt: 1_000 },
+    updatedAt: 70_000,
+  };
+
+  it('give the request a batch of its own, the next generation, a fresh budget and deadline, and keep its history', () => {
+    const first = redriveBatch(request, dead, 1, 100_000, 'ops');
+    const message = first.requests[0]?.message as RequestMessage;
+    expect(message).toMatchObject({
+      id: 'r1',
+      batchId: 'r1.r1',
+      batchSize: 1,
+      deadlineAt: 160_000,
+      attempts: [],
+    });
+    expect(message.redrive).toEqual({
+      generation: 1,
+      originalBatchId: 'b1',
+      redrivenAt: 100_000,
+      by: 'ops',
+      previousAttempts: request.attempts,
+    });
+    expect(first.requests[0]?.status).toMatchObject({ status: 'queued', generation: 1, batchId: 'r1.r1' });
+    expect(first.accepted).toMatchObject({ ids: ['r1'], generation: 1, single: true, deadlineAt: 160_000 });
+    // A second redrive keeps the original batch and adds the tries of the first redrive to the history.
+    const second = redriveBatch(
+      { ...message, attempts: [{ number: 1, startedAt: 101_000, durationMs: 5, status: 500 }] },
+      { ...dead, generation: 1 },
+      2,
+      200_000,
+      'ops',
+    ).requests[0]?.message;
+    expect(second?.redrive?.originalBatchId).toBe('b1');
+    expect(second?.redrive?.previousAttempts).toHaveLength(2);
+    expect(second?.batchId).toBe('r1.r2');
+  });
+
+  it('match a filter on every given field', () => {
+    const deadLetter = {
+      reason: 'retries-exhausted' as const,
+      detail: '',
+      service: 'batch-worker',
+      deadLetteredAt: 5_000,
+      original: { topic: 't', partition: 0, offset: '0', timestamp: 0, key: null, value: null, headers: {} },
+      attempts: [],
+    };
+    const entry = { request, deadLetter };
+    expect(matchesFilter(entry, {})).toBe(true);
+    expect(matchesFilter(entry, { tenant: 'acme', route: 'echo', reason: 'retries-exhausted' })).toBe(true);
+    expect(matchesFilter(entry, { tenant: 'globex' })).toBe(false);
+    expect(matchesFilter(entry, { reason: 'route-unknown' })).toBe(false);
+    expect(matchesFilter(entry, { after: 5_000, before: 5_001 })).toBe(true);
+    expect(matchesFilter(entry, { before: 5_000 })).toBe(false);
+    expect(matchesFilter(entry, { ids: ['r2'] })).toBe(false);
   });
 });

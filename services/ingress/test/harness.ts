@@ -14,6 +14,7 @@ import { Enqueuer } from '../src/enqueue.ts';
 import { activateGateway } from '../src/gateway.ts';
 import { Lookups } from '../src/lookups.ts';
 import { IngressMetrics } from '../src/metrics.ts';
+import { Redriver } from '../src/redrive.ts';
 
 export const keys = {
   acme: 'sk_test_acme_0123456789',
@@ -91,6 +92,11 @@ export async function startIngress(
   const gateway = activateGateway(parseGatewayConfig(yaml));
   const direct = new DirectProxy();
   const telemetry = startTelemetry({ name: 'ingress', version: 'test', instance: 'test', region: 'local' });
+  const enqueuer = new Enqueuer(producer, store, {
+    requests: { high: topic('requestsHigh'), normal: topic('requests'), low: topic('requestsLow') },
+    status: topic('status'),
+    results: topic('results'),
+  });
   const app = createApp({
     readiness: new Readiness(),
     admission: new Admission({
@@ -100,10 +106,13 @@ export async function startIngress(
       onStoreUnavailable: (error) => console.error('state store unavailable', error),
     }),
     gateway: () => gateway,
-    enqueuer: new Enqueuer(producer, store, {
-      requests: { high: topic('requestsHigh'), normal: topic('requests'), low: topic('requestsLow') },
-      status: topic('status'),
-      results: topic('results'),
+    enqueuer,
+    redriver: new Redriver({
+      kafka,
+      topic: topic('deadLetters'),
+      groupId: () => uniqueName('redrive'),
+      store,
+      enqueue: (batch) => enqueuer.enqueueUnkeyed(batch),
     }),
     lookups: new Lookups({ store, catchUp: (signal) => feed.caughtUp(signal), catchUpTimeoutMs: 5_000 }),
     queue,

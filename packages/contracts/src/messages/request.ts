@@ -21,6 +21,8 @@ export const redrive = z.object({
   redrivenAt: epochMs,
   /** The admin key's id that asked for it. */
   by: z.string(),
+  /** The tries of the earlier generations, oldest first; `attempts` holds this generation's only. */
+  previousAttempts: z.array(attempt),
 });
 export type Redrive = z.infer<typeof redrive>;
 
