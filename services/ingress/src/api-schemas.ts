@@ -21,6 +21,12 @@ export const callbackSchema = z
   })
   .register(api, { id: 'Callback' });
 
+/**
+ * Any JSON value. Registered because its schema is recursive: unregistered, the generator puts it in a shared
+ * `$defs` and refers to it as `#/components/schemas/__shared#/$defs/schema0`, a reference nothing can resolve.
+ */
+const jsonValue = z.json().register(api, { id: 'JsonValue' });
+
 const queryValue = z.union([z.string().max(4_096), z.array(z.string().max(4_096)).max(100)]);
 
 /** The fields of one request, shared by POST /v1/requests and the items of POST /v1/batches. */
@@ -35,7 +41,7 @@ const requestFields = {
     .describe("Path below the route's upstream base URL."),
   query: z.record(z.string().max(256), queryValue).optional(),
   headers: z.record(z.string().min(1).max(256), z.string().max(8_192)).optional(),
-  body: z.json().optional().describe('JSON body; a string is sent as text, anything else as JSON.'),
+  body: jsonValue.optional().describe('JSON body; a string is sent as text, anything else as JSON.'),
   bodyBase64: z.base64().optional().describe('A body of any bytes, base64.'),
   priority: z.enum(['high', 'normal', 'low']).optional(),
   key: z

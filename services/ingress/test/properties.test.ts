@@ -362,6 +362,35 @@ afterEach(async () => {
   await ingress?.close();
 });
 
+describe('/openapi.json (found by schemathesis)', () => {
+  it('resolves every $ref inside the document, the JSON body of a request included', async () => {
+    const answer = await send(ingress, { path: '/openapi.json' });
+    const document = JSON.parse(answer.body.toString()) as unknown;
+    const refs: string[] = [];
+    const collect = (node: unknown): void => {
+      if (Array.isArray(node)) node.forEach(collect);
+      else if (node !== null && typeof node === 'object') {
+        for (const [name, value] of Object.entries(node)) {
+          if (name === '$ref' && typeof value === 'string') refs.push(value);
+          else collect(value);
+        }
+      }
+    };
+    collect(document);
+    const resolve = (ref: string): unknown =>
+      ref
+        .replace(/^#\//, '')
+        .split('/')
+        .map((token) => token.replaceAll('~1', '/').replaceAll('~0', '~'))
+        .reduce<unknown>((node, token) => (node as Record<string, unknown> | undefined)?.[token], document);
+    expect(refs).toContain('#/components/schemas/JsonValue');
+    for (const ref of new Set(refs)) {
+      expect(ref, ref).toMatch(/^#\/[^#]*$/);
+      expect(resolve(ref), ref).toBeTypeOf('object');
+    }
+  });
+});
+
 describe('client faults the body parsers and the router report (found by the properties below)', () => {
   it.each([
     ['/v1/requests', 'gzip'],
