@@ -16,11 +16,14 @@ import {
 } from '@sluice/testkit';
 
 export const tenantKeys = { acme: 'sk_e2e_acme_0123456789', globex: 'sk_e2e_globex_0123456789' };
+export const adminKey = 'sk_e2e_admin_0123456789';
 export const webhookSecret = 'whsec_c2x1aWNlLWUyZS13ZWJob29rLXNlY3JldC1hY21lLTAwMDE=';
 
-export function gatewayYaml(upstream: string): string {
+export function gatewayYaml(upstream: string, extra = ''): string {
   return `
 version: 1
+admins:
+  apiKeys: [{ id: ops-e2e, sha256: ${hashApiKey(adminKey)} }]
 tenants:
   acme:
     apiKeys: [{ id: acme-e2e, sha256: ${hashApiKey(tenantKeys.acme)} }]
@@ -56,7 +59,7 @@ routes:
     retry: { maxAttempts: 10, baseDelayMs: 50, maxDelayMs: 100 }
 callbacks:
   allowPrivateNetworks: true
-`;
+${extra}`;
 }
 
 export interface Stack {
@@ -85,6 +88,8 @@ export async function startStack(
   brokers: string,
   upstreamHandler: CallHandler,
   extraEnv: Record<string, string> = {},
+  /** Top-level gateway file settings added to the common ones (e.g. backpressure bounds). */
+  extraGatewayYaml = '',
 ): Promise<Stack> {
   const prefix = `${uniqueName('e2e')}.`;
   const upstream = await startRecordingServer(upstreamHandler);
@@ -94,7 +99,7 @@ export async function startStack(
   });
   const dir = await mkdtemp(join(tmpdir(), 'sluice-e2e-'));
   const configPath = join(dir, 'gateway.yaml');
-  await writeFile(configPath, gatewayYaml(upstream.url));
+  await writeFile(configPath, gatewayYaml(upstream.url, extraGatewayYaml));
   const env: Record<string, string> = {
     KAFKA_BROKERS: brokers,
     KAFKA_TOPIC_PREFIX: prefix,

@@ -21,9 +21,14 @@ export function completionData(completion: CompletionMessage): Record<string, un
   };
 }
 
-/** The id receivers de-duplicate by: the same for every try and every re-delivery of one completion. */
+/**
+ * The id receivers de-duplicate by: the same for every try and every re-delivery of one completion. A redriven
+ * request's later ending is another completion, so its generation is part of the id (receivers must not drop it).
+ */
 export function messageIdOf(completion: CompletionMessage): string {
-  return completion.kind === 'request' ? `msg_request_${completion.id}` : `msg_batch_${completion.batchId}`;
+  if (completion.kind === 'batch') return `msg_batch_${completion.batchId}`;
+  const generation = completion.status.generation ?? 0;
+  return generation === 0 ? `msg_request_${completion.id}` : `msg_request_${completion.id}_r${generation}`;
 }
 
 export function webhookPayload(completion: CompletionMessage, now: Date): string {

@@ -41,6 +41,12 @@ describe('result-topic records', () => {
     expect(data).toMatchObject({ id: 'r-1', status: 'succeeded', result: { status: 200 } });
   });
 
+  it('carry a message id per ending: a redriven request ends again under another id', () => {
+    expect(messageIdOf(completion)).toBe('msg_request_r-1');
+    const redriven = { ...completion, status: { ...completion.status, generation: 2 } };
+    expect(messageIdOf(redriven)).toBe('msg_request_r-1_r2');
+  });
+
   it('never carry internal fields such as the tenant or the idempotency fingerprint', () => {
     const value = String(resultTopicRecord('t', completion).value);
     const payload = webhookPayload(completion, new Date(0));

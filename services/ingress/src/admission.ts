@@ -46,7 +46,7 @@ export class TenantShares {
     this.#counts.set(tenant, { value: this.#decayed(tenant, now) + count, at: now });
   }
 
-  /** The tenant's share of the decayed total and how many tenants have at least one recent request. */
+  /** The tenant's share of the decayed total and how many tenants sent at least one request lately. */
   shareOf(tenant: string, now: number): { share: number; active: number } {
     let total = 0;
     let active = 0;
@@ -57,7 +57,8 @@ export class TenantShares {
         continue;
       }
       total += value;
-      if (value >= 1) active += 1;
+      // One request within the last two half-lives makes a tenant active.
+      if (value >= 0.25) active += 1;
     }
     return { share: total === 0 ? 0 : this.#decayed(tenant, now) / total, active };
   }
@@ -94,7 +95,11 @@ export interface AdmissionDeps {
   store: StateStore;
   /** This replica's own counters, used while the shared store cannot answer (fail open to a local limit). */
   local: StateStore;
-  queue: { lag: bigint | undefined; secondsToDrainTo(lag: number): number };
+  queue: {
+    lag: bigint | undefined;
+    secondsToDrainTo(lag: number): number;
+    noteAccepted(count: number): void;
+  };
   onStoreUnavailable(error: unknown): void;
   now?: () => number;
 }
@@ -124,6 +129,7 @@ export class Admission {
     if (queued) this.#checkLoad(config, tenant);
     const headers = await this.#checkRate(config, tenant, cost);
     this.#shares.note(tenant, cost, this.#now());
+    if (queued) this.#deps.queue.noteAccepted(cost);
     return headers;
   }
 

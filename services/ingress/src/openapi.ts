@@ -36,6 +36,21 @@ const idempotencyKey = {
   schema: { type: 'string', maxLength: 256 },
 };
 const idParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
+/** One Server-Sent Event of GET /v1/batches/{id}/events, as its fields arrive. */
+const batchEvent = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', description: 'Sequence number within the stream.' },
+    event: { type: 'string', enum: ['progress', 'item', 'completed'] },
+    data: {
+      type: 'string',
+      contentMediaType: 'application/json',
+      description:
+        '`progress` and `completed`: the batch counts (BatchStatus without items); `item`: a RequestStatus.',
+    },
+  },
+  required: ['id', 'event', 'data'],
+};
 const acceptedHeaders = {
   Location: { schema: { type: 'string' }, description: 'The status URL.' },
   'Retry-After': {
@@ -146,7 +161,8 @@ export function openApiDocument(): object {
           responses: {
             '200': {
               description: 'Events `progress`, `item` and, last, `completed`.',
-              content: { 'text/event-stream': { schema: { type: 'string' } } },
+              // Before OpenAPI 3.2's itemSchema, the schema of an event stream describes one event.
+              content: { 'text/event-stream': { schema: batchEvent } },
             },
             ...errors('unauthenticated', 'forbidden', 'not-found', 'too-many-streams', 'state-unavailable'),
           },

@@ -67,6 +67,8 @@ export class QueueStats {
   #last: QueueSample | undefined;
   #rate: number | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** Requests this replica accepted since the last sample: the queue grows between samples too. */
+  #acceptedSinceSample = 0;
   #onError: (error: unknown) => void;
 
   constructor(read: () => Promise<PartitionLag[]>, intervalMs: number, onError: (error: unknown) => void) {
@@ -84,6 +86,10 @@ export class QueueStats {
   async #sample(): Promise<void> {
     try {
       const next = sampleOf(await this.#read(), Date.now());
+      // Whatever was acknowledged before the read finished is taken to be in it. Counting the requests accepted
+      // during a slow read twice would overstate the lag by the read's duration times the accept rate; this way
+      // it is understated by at most the few accepted between the broker's answer and here, until the next sample.
+      this.#acceptedSinceSample = 0;
       if (this.#last !== undefined) this.#rate = nextDrainRate(this.#rate, this.#last, next);
       this.#last = next;
     } catch (error) {
@@ -107,8 +113,14 @@ export class QueueStats {
     return Math.min(60, Math.max(1, Math.ceil(waiting / this.#rate)));
   }
 
+  /** Counts requests accepted now, so that backpressure sees them before the next sample does. */
+  noteAccepted(count: number): void {
+    this.#acceptedSinceSample += count;
+  }
+
+  /** The sampled lag plus what this replica accepted since; undefined before the first sample. */
   get lag(): bigint | undefined {
-    return this.#last?.lag;
+    return this.#last === undefined ? undefined : this.#last.lag + BigInt(this.#acceptedSinceSample);
   }
 
   stop(): void {

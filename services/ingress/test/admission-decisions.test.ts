@@ -29,10 +29,14 @@ describe('TenantShares', () => {
     shares.note('heavy', 90, 0);
     shares.note('light', 10, 0);
     expect(shares.shareOf('heavy', 0)).toEqual({ share: 0.9, active: 2 });
+    // One request is enough to count as active for two half-lives.
+    shares.note('rare', 1, 0);
+    expect(shares.shareOf('heavy', 1_900).active).toBe(3);
+    expect(shares.shareOf('heavy', 2_100).active).toBe(2);
     // The heavy tenant stops; the light one keeps sending: shares turn.
     shares.note('light', 10, 3_000);
     const later = shares.shareOf('heavy', 3_000);
-    expect(later.share).toBeCloseTo(90 / 8 / (90 / 8 + 10 / 8 + 10), 5);
+    expect(later.share).toBeCloseTo(90 / 8 / (90 / 8 + 10 / 8 + 1 / 8 + 10), 5);
     expect(shares.shareOf('nobody', 3_000).share).toBe(0);
     // Long quiet: everyone is forgotten.
     expect(shares.shareOf('light', 60_000)).toEqual({ share: 0, active: 0 });

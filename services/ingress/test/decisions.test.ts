@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { canonicalJson, fingerprint, planBatch } from '../src/plan.ts';
 import { preferredWaitSeconds } from '../src/prefer.ts';
 import { HttpProblem } from '../src/problems.ts';
-import { estimate, nextDrainRate, pollAfterSeconds, sampleOf } from '../src/queue-stats.ts';
+import { estimate, nextDrainRate, pollAfterSeconds, QueueStats, sampleOf } from '../src/queue-stats.ts';
 import { matchesFilter, redriveBatch } from '../src/redrive.ts';
 import { gatewayYaml } from './harness.ts';
 
@@ -193,5 +193,27 @@ describe('redrives', () => {
     expect(matchesFilter(entry, { after: 5_000, before: 5_001 })).toBe(true);
     expect(matchesFilter(entry, { before: 5_000 })).toBe(false);
     expect(matchesFilter(entry, { ids: ['r2'] })).toBe(false);
+  });
+});
+
+describe('QueueStats', () => {
+  it('counts what this replica accepted since the last sample, until a sample includes it', async () => {
+    let waiting = 10n;
+    const stats = new QueueStats(
+      async () => [{ topic: 't', partition: 0, committed: 5n, end: 5n + waiting, lag: waiting }],
+      60_000,
+      (error) => {
+        throw error;
+      },
+    );
+    expect(stats.lag).toBeUndefined();
+    await stats.start();
+    expect(stats.lag).toBe(10n);
+    stats.noteAccepted(7);
+    expect(stats.lag).toBe(17n);
+    waiting = 17n;
+    await stats.start();
+    expect(stats.lag).toBe(17n);
+    stats.stop();
   });
 });
