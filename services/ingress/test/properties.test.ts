@@ -389,6 +389,36 @@ describe('/openapi.json (found by schemathesis)', () => {
       expect(resolve(ref), ref).toBeTypeOf('object');
     }
   });
+
+  it('describes each Server-Sent Event of a batch as it arrives: id, event and JSON data', async () => {
+    const item = { route: 'echo', method: 'POST', path: '/p' };
+    const accepted = await postJson(ingress, '/v1/batches', { requests: [item] });
+    const { statusUrl } = batchAcceptedResponse.parse(JSON.parse(accepted.body.toString()));
+    const response = await fetch(`${ingress.url}${statusUrl}/events`, { headers: bearer });
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    let text = '';
+    while (!text.includes('\n\n')) text += new TextDecoder().decode((await reader.read()).value);
+    await reader.cancel();
+    const event = Object.fromEntries(
+      (text.split('\n\n')[0] ?? '')
+        .split('\n')
+        .map((line) => [line.split(': ')[0], line.slice(line.indexOf(': ') + 2)]),
+    );
+    const paths = (
+      openApiDocument() as { paths: Record<string, { get: { responses: Record<string, unknown> } }> }
+    ).paths;
+    const schema = (
+      paths['/v1/batches/{id}/events']?.get.responses['200'] as {
+        content: Record<
+          string,
+          { schema: { required: string[]; properties: { event: { enum: string[] } } } }
+        >;
+      }
+    ).content['text/event-stream']?.schema;
+    expect(Object.keys(event).sort()).toEqual([...(schema?.required ?? [])].sort());
+    expect(schema?.properties.event.enum).toContain(event.event);
+    expect(JSON.parse(event.data ?? '')).toMatchObject({ status: 'open', total: 1 });
+  });
 });
 
 describe('client faults the body parsers and the router report (found by the properties below)', () => {
