@@ -390,6 +390,14 @@ describe('/openapi.json (found by schemathesis)', () => {
     }
   });
 
+  it('says that a request gives body or bodyBase64, not both, as the ingress enforces', () => {
+    const schemas = (openApiDocument() as { components: { schemas: Record<string, { not?: unknown }> } })
+      .components.schemas;
+    for (const id of ['RequestSubmission', 'BatchItemSubmission']) {
+      expect(schemas[id]?.not, id).toEqual({ required: ['body', 'bodyBase64'] });
+    }
+  });
+
   it('describes each Server-Sent Event of a batch as it arrives: id, event and JSON data', async () => {
     const item = { route: 'echo', method: 'POST', path: '/p' };
     const accepted = await postJson(ingress, '/v1/batches', { requests: [item] });
