@@ -19,6 +19,16 @@ export { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './otlp-
 export { cacheDir, repoRoot } from './paths.ts';
 export { checkMetrics, promtoolPath } from './promtool.ts';
 export {
+  findRedisBinary,
+  type RedisClusterHandle,
+  type RedisServer,
+  RedisUnavailableError,
+  redisCommand,
+  type StartRedisOptions,
+  startRedis,
+  startRedisCluster,
+} from './redis.ts';
+export {
   type ServiceExit,
   type ServiceName,
   ServiceProcess,
