@@ -1,43 +1,69 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import { codecs, type StatusMessage } from '@sluice/contracts';
-import { type KafkaClient, TableReader } from '@sluice/kafka';
+import {
+  type Admin,
+  type ConsumedRecord,
+  type Consumer,
+  type KafkaClient,
+  RecordProcessor,
+  TableReader,
+} from '@sluice/kafka';
 import type { StateStore } from './types.ts';
 
 export interface StatusFeedOptions {
   client: KafkaClient;
   /** The status topic's name (prefix applied). */
   topic: string;
-  /** This instance's own group (see tableReaderGroupName). */
+  /** This instance's own group (see tableReaderGroupName); in `shared` mode the one group of all replicas. */
   groupId: string;
   store: StateStore;
+  /**
+   * `table` (default): a group of this instance alone that reads the whole topic on every start, for a store in
+   * this process's memory. `shared`: one committed group for every replica, for a store they share (Redis):
+   * each status is applied once, by the replica that owns its partition, and a restart resumes from the
+   * group's committed offsets instead of reading everything again.
+   */
+  mode?: 'table' | 'shared';
+  /** In `shared` mode: a status the store could not take (unreachable); it is applied again after a backoff. */
+  onError?(error: unknown): void;
   /** A record the feed cannot read; the status topic is internal, so this is a bug worth a log line. */
   onInvalid?(detail: string): void;
 }
 
 /**
  * Follows the compacted status topic into a store. The topic is the source of truth: a store fed from the
- * beginning holds every status still retained, whichever replica or service wrote it.
+ * beginning holds every status still retained, whichever replica or service wrote it. Replicas sharing a store
+ * (Redis) feed it together through one committed group (`mode: 'shared'`) instead of each reading everything.
  */
 export class StatusFeed {
-  readonly #reader: TableReader;
+  readonly #reader: TableReader | SharedGroupReader;
   readonly #options: StatusFeedOptions;
   #pending: Promise<void> = Promise.resolve();
 
   constructor(options: StatusFeedOptions) {
     this.#options = options;
-    this.#reader = new TableReader({
-      client: options.client,
-      topic: options.topic,
-      groupId: options.groupId,
-      apply: (record) => {
-        if (record.value === null) return;
-        const decoded = codecs.status.decode(record);
-        if (!decoded.ok) {
-          options.onInvalid?.(`${decoded.reason}: ${decoded.detail}`);
-          return;
-        }
-        this.#queue(decoded.value);
-      },
-    });
+    const decode = (record: ConsumedRecord): StatusMessage | undefined => {
+      if (record.value === null) return undefined;
+      const decoded = codecs.status.decode(record);
+      if (decoded.ok) return decoded.value;
+      options.onInvalid?.(`${decoded.reason}: ${decoded.detail}`);
+      return undefined;
+    };
+    this.#reader =
+      options.mode === 'shared'
+        ? new SharedGroupReader(options, async (record) => {
+            const status = decode(record);
+            if (status !== undefined) await options.store.applyStatuses([status]);
+          })
+        : new TableReader({
+            client: options.client,
+            topic: options.topic,
+            groupId: options.groupId,
+            apply: (record) => {
+              const status = decode(record);
+              if (status !== undefined) this.#queue(status);
+            },
+          });
   }
 
   #batch: StatusMessage[] = [];
@@ -76,5 +102,75 @@ export class StatusFeed {
   async close(): Promise<void> {
     await this.#reader.close();
     await this.#pending;
+  }
+}
+
+/**
+ * The status topic through one committed group shared by every replica: records are applied concurrently (one
+ * request's records in offset order, so that the first of two terminal statuses stays), a failed apply is
+ * retried, and only applied offsets are committed.
+ */
+class SharedGroupReader {
+  readonly #options: StatusFeedOptions;
+  readonly #consumer: Consumer;
+  readonly #processor: RecordProcessor;
+  readonly #admin: Admin;
+
+  constructor(options: StatusFeedOptions, apply: (record: ConsumedRecord) => Promise<void>) {
+    this.#options = options;
+    this.#consumer = options.client.consumer({
+      groupId: options.groupId,
+      topics: [options.topic],
+      fromBeginning: true,
+    });
+    this.#processor = new RecordProcessor({
+      consumer: this.#consumer,
+      handle: apply,
+      maxInFlight: 256,
+      orderingKey: (record) => record.key?.toString('utf8'),
+      commitIntervalMs: 100,
+      maxRetryDelayMs: 5_000,
+      onError: (error) => options.onError?.(error),
+    });
+    this.#admin = options.client.admin();
+  }
+
+  async start(): Promise<void> {
+    await this.#processor.start();
+    await this.caughtUp();
+  }
+
+  /** Polls the group's committed offsets (any replica's) until they reach the log ends read at the call. */
+  async caughtUp(_partitions?: number[], signal?: AbortSignal): Promise<void> {
+    const ends = await this.#admin.topicOffsets([this.#options.topic]);
+    for (;;) {
+      const committed = new Map((await this.#groupLag()).map((lag) => [lag.partition, lag.committed]));
+      if (
+        ends.every(
+          (range) => range.end <= range.start || (committed.get(range.partition) ?? -1n) >= range.end,
+        )
+      ) {
+        return;
+      }
+      signal?.throwIfAborted();
+      await delay(50, undefined, signal === undefined ? {} : { signal });
+    }
+  }
+
+  isJoined(): boolean {
+    return this.#consumer.isJoined();
+  }
+
+  async lag(): Promise<bigint> {
+    return (await this.#groupLag()).reduce((total, partition) => total + partition.lag, 0n);
+  }
+
+  #groupLag() {
+    return this.#admin.groupLag(this.#options.groupId, [this.#options.topic]);
+  }
+
+  async close(): Promise<void> {
+    await this.#processor.stop(5_000);
+    await this.#admin.close();
   }
 }
