@@ -65,6 +65,10 @@ export const serviceEnv = {
   KAFKA_REPLICATION_FACTOR: envInt(1, { min: 1, max: 7 }),
   /** Overrides every declared topic's partition count (e.g. small for tests). */
   KAFKA_TOPIC_PARTITIONS: z.coerce.number().int().min(1).max(10_000).optional(),
+  /** How often the services check that Kafka answers (readiness, and the ingress refusing at once when not). */
+  KAFKA_PROBE_INTERVAL_MS: envInt(2_000, { min: 100 }),
+  /** A Kafka probe unanswered for this long marks Kafka unreachable. */
+  KAFKA_PROBE_TIMEOUT_MS: envInt(3_000, { min: 100 }),
   /** Create missing topics at start-up and report drift; off where a platform team owns topics. */
   KAFKA_PROVISION_TOPICS: envBoolean(true),
   HTTP_HOST: z.string().default('0.0.0.0'),

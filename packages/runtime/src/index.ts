@@ -1,3 +1,4 @@
+export { BrokerProbe, type BrokerProbeOptions } from './broker-probe.ts';
 export { type DeadLetterInput, deadLetterRecord, notBeforeOf, waitUntil } from './dead-letters.ts';
 export { type GatewayConfigSettings, watchGatewayConfig } from './gateway.ts';
 export {

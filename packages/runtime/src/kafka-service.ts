@@ -24,6 +24,7 @@ import {
 } from '@sluice/kafka';
 import { contextFrom, inSpan, startTelemetry, type Telemetry, traceHeaders } from '@sluice/telemetry';
 import pRetry from 'p-retry';
+import { BrokerProbe } from './broker-probe.ts';
 import { createHealthServer, type ExtraRoute, Readiness } from './health.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { Shutdown } from './shutdown.ts';
@@ -48,6 +49,8 @@ export interface ServiceContext {
    * checks of later start-up steps (a second consumer, say) are not added yet.
    */
   markStarted(): void;
+  /** Whether the Kafka cluster answered the last probe (see BrokerProbe); false until it first does. */
+  kafkaReachable(): boolean;
 }
 
 /**
@@ -72,6 +75,23 @@ export function createServiceContext(name: string, env: ServiceEnv): ServiceCont
   readiness.add({ name: 'startupComplete', ready: () => started });
   const shutdown = new Shutdown({ logger, timeoutMs: env.SHUTDOWN_TIMEOUT_MS });
   shutdown.add('intake', 'readiness off', async () => readiness.markShuttingDown());
+  const probeAdmin = kafka.admin();
+  const probe = new BrokerProbe({
+    admin: probeAdmin,
+    topic: topicName('status', env.KAFKA_TOPIC_PREFIX),
+    intervalMs: env.KAFKA_PROBE_INTERVAL_MS,
+    timeoutMs: env.KAFKA_PROBE_TIMEOUT_MS,
+    onChange: (reachable, error) => {
+      if (reachable) logger.info('Kafka answers');
+      else logger.warn({ err: error }, 'Kafka does not answer');
+    },
+  });
+  probe.start();
+  readiness.add({ name: 'kafkaReachable', ready: () => probe.reachable });
+  shutdown.add('close', 'stop probing Kafka', async () => {
+    probe.stop();
+    await probeAdmin.close();
+  });
   shutdown.add('telemetry', 'flush and stop telemetry', () => telemetry.shutdown());
   return {
     name,
@@ -87,6 +107,7 @@ export function createServiceContext(name: string, env: ServiceEnv): ServiceCont
       started = true;
       logger.info('ready');
     },
+    kafkaReachable: () => probe.reachable,
     tableGroup: (table) =>
       tableReaderGroupName(table, `${instance}.${randomBytes(4).toString('hex')}`, env.KAFKA_TOPIC_PREFIX),
   };

@@ -90,6 +90,7 @@ export class ServiceProcess {
   /** Polls /readyz until it answers 200; fails with the service's output if it exits or the time runs out. */
   async waitReady(timeoutMs = 60_000): Promise<void> {
     const deadline = Date.now() + timeoutMs;
+    let last = '(no answer)';
     while (Date.now() < deadline) {
       if (!this.running) {
         const exit = await this.#exited;
@@ -98,12 +99,15 @@ export class ServiceProcess {
       try {
         const response = await fetch(`${this.url}/readyz`, { signal: AbortSignal.timeout(1_000) });
         if (response.status === 200) return;
+        last = await response.text();
       } catch {
         // Not listening yet.
       }
       await delay(100);
     }
-    throw new Error(`${this.name} not ready within ${timeoutMs} ms:\n${this.#tail()}`);
+    throw new Error(
+      `${this.name} not ready within ${timeoutMs} ms (last /readyz: ${last}):\n${this.#tail(10)}`,
+    );
   }
 
   /** Sends a signal and waits for the process to exit. */

@@ -108,7 +108,13 @@ export class RequestHandler {
           ]);
           return;
         }
-        if (attempts.length === 0) pending.push(this.#send([this.#started(request, now)]));
+        if (attempts.length === 0) {
+          const started = this.#send([this.#started(request, now)]);
+          // Observed now, awaited below: a failure while the call runs must not count as an unhandled rejection
+          // (which ends the process); the finally block still fails the record with it.
+          started.catch(() => {});
+          pending.push(started);
+        }
         const { outcome, target } = await this.#tracedCall(
           record,
           request,

@@ -101,6 +101,8 @@ export interface AdmissionDeps {
     noteAccepted(count: number): void;
   };
   onStoreUnavailable(error: unknown): void;
+  /** False while Kafka does not answer: submissions are refused at once rather than held until produce fails. */
+  kafkaReachable(): boolean;
   now?: () => number;
 }
 
@@ -126,6 +128,12 @@ export class Admission {
     cost: number,
     { queued = true } = {},
   ): Promise<Record<string, string>> {
+    if (queued && !this.#deps.kafkaReachable()) {
+      throw new HttpProblem('enqueue-failed', {
+        detail: 'Kafka does not answer now; nothing was accepted',
+        headers: { 'retry-after': '5' },
+      });
+    }
     if (queued) this.#checkLoad(config, tenant);
     const headers = await this.#checkRate(config, tenant, cost);
     this.#shares.note(tenant, cost, this.#now());

@@ -77,6 +77,7 @@ runMain('ingress', async () => {
       store,
       local: store,
       queue,
+      kafkaReachable: () => ctx.kafkaReachable(),
       onStoreUnavailable: (error) =>
         ctx.logger.warn({ err: error }, 'state store unavailable: rate limits are per replica meanwhile'),
     }),

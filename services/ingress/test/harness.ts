@@ -106,6 +106,7 @@ export async function startIngress(
       store,
       local: store,
       queue,
+      kafkaReachable: () => true,
       onStoreUnavailable: (error) => console.error('state store unavailable', error),
     }),
     gateway: () => gateway,
