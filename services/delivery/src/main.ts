@@ -49,7 +49,7 @@ runMain('delivery', async () => {
   const producer = await startProducer(ctx);
   const sender = new WebhookSender({
     timeoutMs: env.WEBHOOK_TIMEOUT_MS,
-    allowPrivateNetworks: () => gateway.current().config.callbacks.allowPrivateNetworks,
+    networks: () => gateway.current().config.callbacks,
   });
   ctx.shutdown.add('close', 'close webhook connections', () => sender.close());
   const deliverer = new Deliverer({

@@ -1,7 +1,12 @@
 import ipaddr from 'ipaddr.js';
 import { Webhook } from 'standardwebhooks';
 import { Agent, request } from 'undici';
-import { addressRange, ForbiddenAddressError, guardedLookup, isPublicAddress } from './address-policy.ts';
+import {
+  type CallbackNetworks,
+  callbackAddressVerdict,
+  ForbiddenAddressError,
+  guardedLookup,
+} from './address-policy.ts';
 
 export type WebhookOutcome =
   | { kind: 'response'; status: number; retryAfter: string | undefined; durationMs: number }
@@ -21,18 +26,19 @@ export interface WebhookRequest {
 /**
  * Sends Standard Webhooks: `webhook-id`, `webhook-timestamp` and `webhook-signature` (v1, HMAC-SHA256 over
  * id.timestamp.body with the tenant's secret). Connections go only to public addresses unless the operator
- * allows private networks, checked on the address actually connected to; redirects are never followed.
+ * allows private networks or lists networks, checked on the address actually connected to; redirects are never
+ * followed.
  */
 export class WebhookSender {
   readonly #agent: Agent;
   readonly #timeoutMs: number;
-  readonly #allowPrivateNetworks: () => boolean;
+  readonly #networks: () => CallbackNetworks;
 
-  constructor(options: { timeoutMs: number; allowPrivateNetworks(): boolean }) {
+  constructor(options: { timeoutMs: number; networks(): CallbackNetworks }) {
     this.#timeoutMs = options.timeoutMs;
-    this.#allowPrivateNetworks = options.allowPrivateNetworks;
+    this.#networks = options.networks;
     this.#agent = new Agent({
-      connect: { lookup: guardedLookup(options.allowPrivateNetworks), timeout: options.timeoutMs },
+      connect: { lookup: guardedLookup(options.networks), timeout: options.timeoutMs },
       keepAliveTimeout: 30_000,
       connections: 16,
     });
@@ -64,8 +70,9 @@ export class WebhookSender {
     }
     // An address literal is connected to without a lookup, so it is judged here.
     const literal = url.hostname.replace(/^\[(.*)\]$/, '$1');
-    if (ipaddr.isValid(literal) && !this.#allowPrivateNetworks() && !isPublicAddress(literal)) {
-      const refused = new ForbiddenAddressError(url.hostname, literal, addressRange(literal));
+    const verdict = ipaddr.isValid(literal) ? callbackAddressVerdict(literal, this.#networks()) : undefined;
+    if (verdict !== undefined && !verdict.allowed) {
+      const refused = new ForbiddenAddressError(url.hostname, literal, verdict.range);
       return {
         kind: 'error',
         code: 'WEBHOOK_FORBIDDEN_ADDRESS',

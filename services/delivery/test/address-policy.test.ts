@@ -2,7 +2,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Webhook } from 'standardwebhooks';
 import { afterEach, describe, expect, it } from 'vitest';
-import { addressRange, isPublicAddress } from '../src/address-policy.ts';
+import { addressRange, callbackAddressVerdict, isPublicAddress } from '../src/address-policy.ts';
 import { WebhookSender, webhookVerdict } from '../src/webhook.ts';
 
 describe('isPublicAddress', () => {
@@ -30,6 +30,42 @@ describe('isPublicAddress', () => {
   it('names the range of a refused address', () => {
     expect(addressRange('169.254.169.254')).toBe('linkLocal');
     expect(addressRange('::ffff:127.0.0.1')).toBe('loopback');
+  });
+});
+
+describe('callbackAddressVerdict', () => {
+  const none = { allowPrivateNetworks: false, allowNetworks: [] };
+  it('allows public addresses, and private ones only when allowed or listed', () => {
+    expect(callbackAddressVerdict('93.184.216.34', none)).toEqual({ allowed: true });
+    expect(callbackAddressVerdict('10.20.1.5', none)).toEqual({ allowed: false, range: 'private' });
+    expect(callbackAddressVerdict('10.20.1.5', { ...none, allowNetworks: ['10.20.0.0/16'] })).toEqual({
+      allowed: true,
+    });
+    expect(callbackAddressVerdict('10.21.1.5', { ...none, allowNetworks: ['10.20.0.0/16'] })).toMatchObject({
+      allowed: false,
+    });
+    // An IPv4-mapped IPv6 address is judged as the IPv4 address it carries.
+    expect(callbackAddressVerdict('::ffff:10.20.1.5', { ...none, allowNetworks: ['10.20.0.0/16'] })).toEqual({
+      allowed: true,
+    });
+    expect(callbackAddressVerdict('fd00::7', { ...none, allowNetworks: ['fd00::/8'] })).toEqual({
+      allowed: true,
+    });
+    expect(callbackAddressVerdict('127.0.0.1', { ...none, allowPrivateNetworks: true })).toEqual({
+      allowed: true,
+    });
+  });
+
+  it('refuses the cloud metadata address even with private networks allowed, unless listed', () => {
+    const open = { allowPrivateNetworks: true, allowNetworks: [] };
+    expect(callbackAddressVerdict('169.254.169.254', open)).toEqual({
+      allowed: false,
+      range: 'cloudMetadata',
+    });
+    expect(callbackAddressVerdict('fd00:ec2::254', open)).toEqual({ allowed: false, range: 'cloudMetadata' });
+    expect(
+      callbackAddressVerdict('169.254.169.254', { ...open, allowNetworks: ['169.254.169.254/32'] }),
+    ).toEqual({ allowed: true });
   });
 });
 
@@ -61,7 +97,10 @@ const secret = 'whsec_c2x1aWNlLXRlc3Qtd2ViaG9vay1zZWNyZXQtZm9yLXVuaXQ=';
 describe('WebhookSender', () => {
   it('signs per Standard Webhooks so that the receiver verifies the raw body', async () => {
     const { port, received } = await receiver();
-    const sender = new WebhookSender({ timeoutMs: 2_000, allowPrivateNetworks: () => true });
+    const sender = new WebhookSender({
+      timeoutMs: 2_000,
+      networks: () => ({ allowPrivateNetworks: true, allowNetworks: [] }),
+    });
     const outcome = await sender.send({
       url: `http://127.0.0.1:${port}/hook`,
       secret,
@@ -78,7 +117,10 @@ describe('WebhookSender', () => {
 
   it('refuses loopback by address literal and by name, at connect time, unless private networks are allowed', async () => {
     const { port, received } = await receiver();
-    const sender = new WebhookSender({ timeoutMs: 2_000, allowPrivateNetworks: () => false });
+    const sender = new WebhookSender({
+      timeoutMs: 2_000,
+      networks: () => ({ allowPrivateNetworks: false, allowNetworks: [] }),
+    });
     const literal = await sender.send({
       url: `http://127.0.0.1:${port}/hook`,
       secret,
@@ -105,10 +147,30 @@ describe('WebhookSender', () => {
     expect(received).toHaveLength(0);
   });
 
+  it('reaches a listed network by name, resolved when connecting', async () => {
+    const { port, received } = await receiver();
+    const sender = new WebhookSender({
+      timeoutMs: 2_000,
+      networks: () => ({ allowPrivateNetworks: false, allowNetworks: ['127.0.0.0/8', '::1/128'] }),
+    });
+    const outcome = await sender.send({
+      url: `http://localhost:${port}/hook`,
+      secret,
+      messageId: 'm',
+      payload: '{}',
+    });
+    await sender.close();
+    expect(outcome).toMatchObject({ kind: 'response', status: 204 });
+    expect(received).toHaveLength(1);
+  });
+
   it('does not follow a redirect', async () => {
     const target = await receiver();
     const { port } = await receiver(302, { location: `http://127.0.0.1:${target.port}/elsewhere` });
-    const sender = new WebhookSender({ timeoutMs: 2_000, allowPrivateNetworks: () => true });
+    const sender = new WebhookSender({
+      timeoutMs: 2_000,
+      networks: () => ({ allowPrivateNetworks: true, allowNetworks: [] }),
+    });
     const outcome = await sender.send({
       url: `http://127.0.0.1:${port}/hook`,
       secret,
