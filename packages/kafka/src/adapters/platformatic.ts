@@ -30,6 +30,7 @@ import type {
   TopicSpec,
 } from '../types.ts';
 import { producerDefaults } from './defaults.ts';
+import { perTopicCooperativeAssigner } from './per-topic-assigner.ts';
 
 /** The @platformatic/kafka adapter. */
 export function createPlatformaticClient(connection: KafkaConnection): KafkaClient {
@@ -174,6 +175,8 @@ class PlatformaticConsumerAdapter implements Consumer {
       // Incremental rebalancing: a member that joins or leaves moves only the partitions that change owner, so the
       // others keep theirs (and their finished, not yet committed work) instead of all being revoked at once.
       protocols: [{ name: 'cooperative-sticky', version: 1 }],
+      // Balanced per topic: a member reading several topics gets a share of each (see the assigner).
+      partitionAssigner: perTopicCooperativeAssigner,
       sessionTimeout,
       heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
       maxWaitTime: 500,
