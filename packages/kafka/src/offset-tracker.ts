@@ -16,6 +16,11 @@ export class PartitionOffsets {
     this.#fetchedUpTo = offset + 1n;
   }
 
+  /** Whether the record at this offset was already started (records are started in increasing order). */
+  handedOut(offset: bigint): boolean {
+    return this.#fetchedUpTo !== undefined && offset < this.#fetchedUpTo;
+  }
+
   finish(offset: bigint): void {
     if (this.#inFlight.delete(offset)) this.#finished.add(offset);
   }

@@ -62,14 +62,12 @@ export class RecordProcessor {
         this.#options.onAssigned?.(partitions);
       },
       onRevoked: async (partitions) => {
+        const revoked = partitions.flatMap((tp) => this.#partitions.get(partitionKey(tp)) ?? []);
+        // First, so that a batch of theirs waiting for room starts nothing more (see #onBatch).
+        for (const tracked of revoked) tracked.epoch += 1;
+        this.#wakeWaiters();
         await this.commit().catch(() => {});
-        for (const tp of partitions) {
-          const tracked = this.#partitions.get(partitionKey(tp));
-          if (tracked !== undefined) {
-            tracked.epoch += 1;
-            tracked.offsets = new PartitionOffsets();
-          }
-        }
+        for (const tracked of revoked) tracked.offsets = new PartitionOffsets();
         this.#options.onRevoked?.(partitions);
       },
     });
@@ -90,14 +88,21 @@ export class RecordProcessor {
 
   async #onBatch(batch: RecordBatch): Promise<void> {
     const tracked = this.#tracked(batch);
+    const epoch = tracked.epoch;
+    // Records not started are not tracked, so they are neither committed nor lost: the group re-reads them. That
+    // holds when the partition is revoked while this batch waits for room too: its new owner reads them from the
+    // committed offset, so starting them here would handle them twice.
+    const over = () => this.#stopping || tracked.epoch !== epoch;
     for (const record of batch.records) {
-      // Records not started are not tracked, so they are neither committed nor lost: the group re-reads them.
-      if (this.#stopping) return;
-      while (this.#inFlight >= this.#options.maxInFlight && !this.#stopping) {
+      if (over()) return;
+      // A client may read a partition it keeps again from the committed offset (@platformatic/kafka does after a
+      // rebalance that adds partitions): records this assignment already started are not handled twice.
+      if (tracked.offsets.handedOut(record.offset)) continue;
+      while (this.#inFlight >= this.#options.maxInFlight && !over()) {
         // Returning from onBatch would let the client fetch more; waiting here is the backpressure.
         await new Promise<void>((resolve) => this.#waiters.add(resolve));
       }
-      if (this.#stopping) return;
+      if (over()) return;
       tracked.offsets.start(record.offset);
       this.#inFlight += 1;
       const task = this.#run(record, tracked, tracked.epoch);
@@ -136,6 +141,10 @@ export class RecordProcessor {
     this.#inFlight -= 1;
     // An aborted record stays unfinished, so its offset is never committed and it is processed again later.
     if (finished && tracked.epoch === epoch) tracked.offsets.finish(record.offset);
+    this.#wakeWaiters();
+  }
+
+  #wakeWaiters(): void {
     for (const wake of this.#waiters) wake();
     this.#waiters.clear();
   }

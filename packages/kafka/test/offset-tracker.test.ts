@@ -14,6 +14,15 @@ function seededRandom(seed: number): () => number {
 }
 
 describe('PartitionOffsets', () => {
+  it('knows which offsets were already handed out', () => {
+    const offsets = new PartitionOffsets();
+    expect(offsets.handedOut(0n)).toBe(false);
+    offsets.start(5n);
+    offsets.start(6n);
+    offsets.finish(5n);
+    expect([4n, 5n, 6n, 7n].map((offset) => offsets.handedOut(offset))).toEqual([true, true, true, false]);
+  });
+
   it('has nothing to commit before any record has started', () => {
     const offsets = new PartitionOffsets();
     expect(offsets.committable()).toBeUndefined();

@@ -1,6 +1,13 @@
 import { uniqueName, waitFor } from '@sluice/testkit';
 import { describe, expect, inject, it } from 'vitest';
-import { createKafkaClient, RecordProcessor } from '../src/index.ts';
+import {
+  type ConsumedRecord,
+  type Consumer,
+  type ConsumerHandlers,
+  createKafkaClient,
+  RecordProcessor,
+  type TopicPartition,
+} from '../src/index.ts';
 
 const brokers = inject('kafkaBrokers').split(',');
 
@@ -78,4 +85,88 @@ describe('RecordProcessor', () => {
       await admin.close();
     }
   });
+
+  it('starts no more records of a partition revoked while its batch waits for room', async () => {
+    const driven = drivenConsumer();
+    const started: string[] = [];
+    const held: Array<() => void> = [];
+    let holding = true;
+    const processor = new RecordProcessor({
+      consumer: driven.consumer,
+      maxInFlight: 2,
+      handle: async (record) => {
+        started.push(String(record.value));
+        if (holding) await new Promise<void>((resolve) => held.push(resolve));
+      },
+    });
+    await processor.start();
+    const batch = driven.handlers().onBatch({ ...lane, records: records(0, 10) });
+    await waitFor('two records running', () => started.length === 2);
+    // The group gives the partition to another member, which reads from the committed offset (0).
+    driven.assigned = [];
+    await driven.handlers().onRevoked?.([lane]);
+    holding = false;
+    for (const release of held) release();
+    await batch;
+    expect(started).toEqual(['0', '1']);
+    await processor.stop(100);
+  });
+
+  it('does not handle again records the client delivers a second time from the committed offset', async () => {
+    const driven = drivenConsumer();
+    const started: string[] = [];
+    const processor = new RecordProcessor({
+      consumer: driven.consumer,
+      maxInFlight: 100,
+      commitIntervalMs: 60_000,
+      handle: async (record) => {
+        started.push(String(record.value));
+      },
+    });
+    await processor.start();
+    await driven.handlers().onBatch({ ...lane, records: records(0, 5) });
+    // Nothing committed yet; a rebalance that adds partitions makes the client read this one again from 0.
+    await driven.handlers().onBatch({ ...lane, records: records(0, 8) });
+    await waitFor('every record handled', () => started.length >= 8);
+    expect(started).toEqual(['0', '1', '2', '3', '4', '5', '6', '7']);
+    await processor.stop(100);
+  });
 });
+
+const lane: TopicPartition = { topic: 'lanes', partition: 0 };
+
+function records(from: number, to: number): ConsumedRecord[] {
+  return Array.from({ length: to - from }, (_, i) => ({
+    ...lane,
+    offset: BigInt(from + i),
+    key: null,
+    value: Buffer.from(String(from + i)),
+    headers: {},
+    timestamp: 0,
+  }));
+}
+
+/**
+ * A consumer driven by hand: the test hands over batches and rebalances as a client would, so that the decisions
+ * under test are the processor's alone.
+ */
+function drivenConsumer(): { assigned: TopicPartition[]; handlers(): ConsumerHandlers; consumer: Consumer } {
+  let given: ConsumerHandlers | undefined;
+  const driven = {
+    assigned: [lane],
+    handlers: () => given as ConsumerHandlers,
+    consumer: {
+      start: async (handlers: ConsumerHandlers) => {
+        given = handlers;
+        await handlers.onAssigned?.(driven.assigned);
+      },
+      commit: async () => {},
+      pause: () => {},
+      resume: () => {},
+      assignment: (): TopicPartition[] => driven.assigned,
+      isJoined: () => true,
+      close: async () => {},
+    },
+  };
+  return driven;
+}
