@@ -40,7 +40,15 @@ const requestFields = {
     .regex(/^\//, 'path must start with "/"')
     .describe("Path below the route's upstream base URL."),
   query: z.record(z.string().max(256), queryValue).optional(),
-  headers: z.record(z.string().min(1).max(256), z.string().max(8_192)).optional(),
+  headers: z
+    .record(
+      z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,256}$/, 'an HTTP header name (RFC 9110 token)'),
+      z
+        .string()
+        .max(8_192)
+        .regex(/^[^\0\r\n]*$/, 'no NUL, CR or LF in a header value'),
+    )
+    .optional(),
   body: jsonValue.optional().describe('JSON body; a string is sent as text, anything else as JSON.'),
   bodyBase64: z.base64().optional().describe('A body of any bytes, base64.'),
   priority: z.enum(['high', 'normal', 'low']).optional(),

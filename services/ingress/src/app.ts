@@ -187,7 +187,7 @@ export function createApp(deps: AppDeps): Express {
   app.all('/r/:route{/*path}', tenantOnly, (req, res, next) => {
     const name = String(req.params.route);
     const config = deps.gateway().config;
-    const route = config.routes[name];
+    const route = Object.hasOwn(config.routes, name) ? config.routes[name] : undefined;
     if (route?.mode !== 'direct') {
       next();
       return;

@@ -1,4 +1,3 @@
-import { createServer } from 'node:http';
 import { groupName, laneTopics } from '@sluice/contracts';
 import {
   closeServer,
@@ -17,9 +16,9 @@ import { loadConfig } from './config.ts';
 import { DirectProxy } from './direct.ts';
 import { Enqueuer } from './enqueue.ts';
 import { activateGateway } from './gateway.ts';
+import { createIngressServer } from './http-server.ts';
 import { Lookups } from './lookups.ts';
 import { IngressMetrics } from './metrics.ts';
-import { problemBody } from './problems.ts';
 import { QueueStats } from './queue-stats.ts';
 import { Redriver } from './redrive.ts';
 
@@ -106,22 +105,7 @@ runMain('ingress', async () => {
   });
 
   // Listen first so that /healthz answers while Kafka is still being reached; /readyz says when to send traffic.
-  const server = createServer({ maxHeaderSize: gateway.config.limits.maxHeaderBytes }, app);
-  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
-    if (!socket.writable) return;
-    const tooLarge = error.code === 'HPE_HEADER_OVERFLOW';
-    const body = JSON.stringify(
-      problemBody(tooLarge ? 'headers-too-large' : 'validation', '/', {
-        detail: tooLarge
-          ? `headers exceed ${gateway.config.limits.maxHeaderBytes} bytes`
-          : 'malformed HTTP request',
-      }),
-    );
-    const status = tooLarge ? '431 Request Header Fields Too Large' : '400 Bad Request';
-    socket.end(
-      `HTTP/1.1 ${status}\r\nContent-Type: application/problem+json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
-    );
-  });
+  const server = createIngressServer(app, gateway.config.limits.maxHeaderBytes);
   server.listen(env.HTTP_PORT, env.HTTP_HOST);
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   ctx.logger.info({ address: server.address() }, 'listening');

@@ -33,7 +33,8 @@ export interface SubmittedRequest extends Omit<BatchItemSubmission, 'body' | 'bo
 
 /** The route a tenant names, or the problem that explains why it cannot use it. */
 export function routeFor(config: GatewayConfig, tenant: string, route: string): RouteConfig {
-  const entry = config.routes[route];
+  // Own properties only: a route named "constructor" must not find Object.prototype's.
+  const entry = Object.hasOwn(config.routes, route) ? config.routes[route] : undefined;
   if (entry === undefined) throw new HttpProblem('unknown-route', { detail: `no route named "${route}"` });
   if (!config.tenants[tenant]?.routes.includes(route)) {
     throw new HttpProblem('forbidden', { detail: `this tenant may not use route "${route}"` });

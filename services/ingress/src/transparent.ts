@@ -33,8 +33,9 @@ export async function transparentRequest(
     throw new HttpProblem('method-not-allowed', { detail: `${method} cannot be queued` });
   }
   const url = new URL(req.originalUrl, 'http://ingress.invalid');
-  const prefix = `/r/${ctx.route}`;
-  const path = url.pathname.slice(prefix.length) || '/';
+  // The path after the route's segment as the client wrote it (the route segment may be percent-encoded).
+  const afterRoute = /^\/r\/[^/]*(\/.*)?$/.exec(url.pathname)?.[1];
+  const path = afterRoute ?? '/';
   const query: Record<string, string | string[]> = {};
   for (const name of new Set(url.searchParams.keys())) {
     const values = url.searchParams.getAll(name);
@@ -63,6 +64,9 @@ export async function transparentRequest(
     });
   }
   const key = req.get(controlHeaders.key);
+  if (key !== undefined && (key.length === 0 || key.length > 256)) {
+    throw new HttpProblem('validation', { detail: `${controlHeaders.key} has 1 to 256 characters` });
+  }
   const submitted: SubmittedRequest = {
     route: ctx.route,
     method: method as HttpMethod,
@@ -75,6 +79,9 @@ export async function transparentRequest(
     ...(deadline !== undefined ? { deadlineMs: Number(deadline) } : {}),
   };
   const idempotencyKey = req.get('idempotency-key');
+  if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 256)) {
+    throw new HttpProblem('validation', { detail: 'Idempotency-Key has 1 to 256 characters' });
+  }
   const idempotency =
     idempotencyKey === undefined
       ? undefined

@@ -12,6 +12,7 @@ import { createApp } from '../src/app.ts';
 import { DirectProxy } from '../src/direct.ts';
 import { Enqueuer } from '../src/enqueue.ts';
 import { activateGateway } from '../src/gateway.ts';
+import { createIngressServer } from '../src/http-server.ts';
 import { Lookups } from '../src/lookups.ts';
 import { IngressMetrics } from '../src/metrics.ts';
 import { Redriver } from '../src/redrive.ts';
@@ -129,7 +130,7 @@ export async function startIngress(
       console.error('unexpected error in the ingress app', error);
     },
   });
-  const server = app.listen(0, '127.0.0.1');
+  const server = createIngressServer(app, gateway.config.limits.maxHeaderBytes).listen(0, '127.0.0.1');
   await new Promise<void>((resolve) => server.once('listening', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
