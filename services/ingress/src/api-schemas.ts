@@ -46,7 +46,7 @@ const requestFields = {
       z
         .string()
         .max(8_192)
-        .regex(/^[^\0\r\n]*$/, 'no NUL, CR or LF in a header value'),
+        .regex(/^[^\x00\r\n]*$/, 'no NUL, CR or LF in a header value'),
     )
     .optional(),
   body: jsonValue.optional().describe('JSON body; a string is sent as text, anything else as JSON.'),
