@@ -24,7 +24,7 @@ export interface StatusFeedOptions {
    * group's committed offsets instead of reading everything again.
    */
   mode?: 'table' | 'shared';
-  /** In `shared` mode: a status the store could not take (unreachable); it is applied again after a backoff. */
+  /** A status the store could not take (unreachable); it is applied again after a backoff. */
   onError?(error: unknown): void;
   /** A record the feed cannot read; the status topic is internal, so this is a bug worth a log line. */
   onInvalid?(detail: string): void;
@@ -75,9 +75,30 @@ export class StatusFeed {
     this.#pending = this.#pending.then(async () => {
       const batch = this.#batch;
       this.#batch = [];
-      await this.#options.store.applyStatuses(batch);
+      await this.#applyUntilDone(batch);
     });
   }
+
+  /**
+   * A store that cannot take statuses now (Redis unreachable) gets them again after a backoff, in order, until it
+   * does: the chain of applies never breaks, so nothing read is skipped. Reading goes on meanwhile (into memory).
+   */
+  async #applyUntilDone(batch: StatusMessage[]): Promise<void> {
+    let delayMs = 100;
+    for (;;) {
+      try {
+        await this.#options.store.applyStatuses(batch);
+        return;
+      } catch (error) {
+        if (this.#closed) return;
+        this.#options.onError?.(error);
+        await delay(delayMs);
+        delayMs = Math.min(delayMs * 2, 5_000);
+      }
+    }
+  }
+
+  #closed = false;
 
   /** Reads until caught up with what the topic holds now. */
   async start(): Promise<void> {
@@ -101,6 +122,7 @@ export class StatusFeed {
 
   async close(): Promise<void> {
     await this.#reader.close();
+    this.#closed = true;
     await this.#pending;
   }
 }

@@ -46,6 +46,7 @@ const requestFields = {
       z
         .string()
         .max(8_192)
+        // biome-ignore lint/suspicious/noControlCharactersInRegex: NUL is exactly what this pattern refuses.
         .regex(/^[^\x00\r\n]*$/, 'no NUL, CR or LF in a header value'),
     )
     .optional(),

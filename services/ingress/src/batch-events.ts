@@ -65,7 +65,11 @@ export function batchEvents(req: Request, res: Response, options: BatchEventsOpt
     return;
   }
   // Changes between the caller's read and the subscription would otherwise be missed.
-  void options.lookups.batch(options.tenant, batchId).then((statuses) => {
-    for (const status of statuses ?? []) apply(status);
-  });
+  options.lookups.batch(options.tenant, batchId).then(
+    (statuses) => {
+      for (const status of statuses ?? []) apply(status);
+    },
+    // The store cannot answer now: later changes still arrive through the subscription.
+    () => {},
+  );
 }

@@ -1,4 +1,4 @@
-import { envInt, gatewayEnv, parseEnv, serviceEnv } from '@sluice/config';
+import { ConfigError, envInt, gatewayEnv, parseEnv, serviceEnv, z } from '@sluice/config';
 
 const shape = {
   ...serviceEnv,
@@ -11,6 +11,21 @@ const shape = {
   QUEUE_STATS_INTERVAL_MS: envInt(2_000, { min: 100 }),
   /** How long a lookup of a just-created id waits for another replica's status to arrive. */
   LOOKUP_CATCH_UP_MS: envInt(2_000, { min: 0, max: 30_000 }),
+  /** Where statuses, idempotency keys and rate-limit counters live: this process (embedded) or Redis, shared. */
+  STATE_STORE: z.enum(['embedded', 'redis']).default('embedded'),
+  /** One Redis (or Valkey) server: redis://[user:password@]host:port[/db], or rediss:// for TLS. */
+  REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
+  /** A Redis Cluster instead: comma-separated host:port of some of its nodes. */
+  REDIS_CLUSTER_NODES: z
+    .string()
+    .transform((value) => value.split(',').map((node) => node.trim()))
+    .pipe(z.array(z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port[,host:port...]')).min(1))
+    .optional(),
+  /** Prefix of every Redis key, to share one Redis between deployments. */
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[^{}\s]*$/, 'no braces or spaces')
+    .default('sluice:'),
 };
 
 export type Config = ReturnType<typeof loadConfig>;
@@ -25,5 +40,12 @@ export function loadProvisionConfig(env: NodeJS.ProcessEnv) {
 
 /** Parses and validates the ingress environment once, at start-up. */
 export function loadConfig(env: NodeJS.ProcessEnv) {
-  return parseEnv(shape, env);
+  const config = parseEnv(shape, env);
+  if (
+    config.STATE_STORE === 'redis' &&
+    (config.REDIS_URL === undefined) === (config.REDIS_CLUSTER_NODES === undefined)
+  ) {
+    throw new ConfigError(['STATE_STORE=redis needs exactly one of REDIS_URL and REDIS_CLUSTER_NODES']);
+  }
+  return config;
 }

@@ -38,10 +38,18 @@ export class Enqueuer {
   /** Claims in flight in this process: a concurrent duplicate waits for the first one's fate. */
   readonly #pending = new Map<string, Promise<void>>();
 
-  constructor(producer: Producer, store: StateStore, topics: EnqueueTopics) {
+  readonly #onStoreError: (error: unknown) => void;
+
+  constructor(
+    producer: Producer,
+    store: StateStore,
+    topics: EnqueueTopics,
+    onStoreError: (error: unknown) => void = () => {},
+  ) {
     this.#producer = producer;
     this.#store = store;
     this.#topics = topics;
+    this.#onStoreError = onStoreError;
   }
 
   /** Enqueues a planned batch, or finds the original of a repeated idempotency key (the batch's own). */
@@ -54,12 +62,20 @@ export class Enqueuer {
     const scope: IdempotencyScope = { tenant: batch.accepted.tenant, key: idempotency.key };
     const pendingKey = `${scope.tenant}\u0000${scope.key}`;
     await this.#pending.get(pendingKey);
-    const claim = await this.#store.claimIdempotencyKey(
-      scope,
-      idempotency.fingerprint,
-      batch.batchId,
-      idempotencyTtlMs,
-    );
+    let claim: Awaited<ReturnType<StateStore['claimIdempotencyKey']>>;
+    try {
+      claim = await this.#store.claimIdempotencyKey(
+        scope,
+        idempotency.fingerprint,
+        batch.batchId,
+        idempotencyTtlMs,
+      );
+    } catch (error) {
+      // The claim may have been made and only its answer lost: give it back (only this id's claim is released),
+      // so that the client's retry is not answered with an id that was never enqueued.
+      await this.#store.releaseIdempotencyKey(scope, batch.batchId).catch(() => {});
+      throw error;
+    }
     if (claim.outcome === 'conflict') {
       throw new HttpProblem('idempotency-conflict', {
         detail: `idempotency key "${scope.key}" was used for request ${claim.id} with different content`,
@@ -108,7 +124,10 @@ export class Enqueuer {
         cause,
       );
     }
-    // This replica answers lookups of what it accepted at once; the others catch up from the status topic.
-    await this.#store.applyStatuses(batch.requests.map((r) => r.status));
+    // This replica answers lookups of what it accepted at once; the others catch up from the status topic. The
+    // request is accepted whether or not the store takes it now: the status feed applies it from Kafka later.
+    await this.#store.applyStatuses(batch.requests.map((r) => r.status)).catch((error: unknown) => {
+      this.#onStoreError(error);
+    });
   }
 }

@@ -88,12 +88,16 @@ export class Lookups {
       timer = setTimeout(finish, timeoutMs);
       signal.addEventListener('abort', finish, { once: true });
       // The status may have moved between the caller's read and the subscription.
-      void this.#options.store.getStatus(status.id).then((current) => {
-        if (current !== undefined && isTerminal(current.status)) {
-          latest = current;
-          finish();
-        }
-      });
+      this.#options.store.getStatus(status.id).then(
+        (current) => {
+          if (current !== undefined && isTerminal(current.status)) {
+            latest = current;
+            finish();
+          }
+        },
+        // The store cannot answer now: the subscription or the timeout still ends the wait.
+        () => {},
+      );
     });
   }
 

@@ -9,7 +9,7 @@ import {
   untilReady,
   watchGatewayConfig,
 } from '@sluice/runtime';
-import { EmbeddedStateStore, StatusFeed } from '@sluice/state';
+import { StatusFeed } from '@sluice/state';
 import { Admission } from './admission.ts';
 import { createApp } from './app.ts';
 import { loadConfig } from './config.ts';
@@ -21,6 +21,7 @@ import { Lookups } from './lookups.ts';
 import { IngressMetrics } from './metrics.ts';
 import { QueueStats } from './queue-stats.ts';
 import { Redriver } from './redrive.ts';
+import { openState } from './state.ts';
 
 runMain('ingress', async () => {
   const env = loadConfig(process.env);
@@ -38,16 +39,18 @@ runMain('ingress', async () => {
   ctx.shutdown.add('close', 'close direct-mode connections', async () => direct.close());
 
   const prefix = env.KAFKA_TOPIC_PREFIX;
-  const store = new EmbeddedStateStore({
-    retentionMs: env.STATUS_RETENTION_MS,
-    maxStatuses: env.STATE_MAX_STATUSES,
-  });
+  const state = openState(env, (error) => ctx.logger.warn({ err: error }, 'state store error'));
+  const store = state.store;
+  ctx.readiness.info('stateStore', () => `${store.kind}${store.ready() ? '' : ' (not answering)'}`);
+  // Every replica reads the whole status topic into the store: the embedded store needs it, and a Redis that
+  // restarted empty is filled again by any replica (applying a status twice changes nothing).
   const feed = new StatusFeed({
     client: ctx.kafka,
     topic: ctx.topic('status'),
     groupId: ctx.tableGroup('status'),
     store,
     onInvalid: (detail) => ctx.logger.error({ detail }, 'unreadable record on the status topic'),
+    onError: (error) => ctx.logger.warn({ err: error }, 'the state store did not take statuses; retrying'),
   });
   const producer = tracedProducer(ctx, ctx.kafka.producer());
   const admin = ctx.kafka.admin();
@@ -61,20 +64,25 @@ runMain('ingress', async () => {
     (error) => ctx.logger.warn({ err: error }, 'sampling queue lag failed'),
   );
   const held = new AbortController();
-  const enqueuer = new Enqueuer(producer, store, {
-    requests: {
-      high: ctx.topic(laneTopics.high),
-      normal: ctx.topic(laneTopics.normal),
-      low: ctx.topic(laneTopics.low),
+  const enqueuer = new Enqueuer(
+    producer,
+    store,
+    {
+      requests: {
+        high: ctx.topic(laneTopics.high),
+        normal: ctx.topic(laneTopics.normal),
+        low: ctx.topic(laneTopics.low),
+      },
+      status: ctx.topic('status'),
+      results: ctx.topic('results'),
     },
-    status: ctx.topic('status'),
-    results: ctx.topic('results'),
-  });
+    (error) => ctx.logger.warn({ err: error }, 'the state store did not take new statuses; the feed will'),
+  );
   const app = createApp({
     readiness: ctx.readiness,
     admission: new Admission({
       store,
-      local: store,
+      local: state.local,
       queue,
       kafkaReachable: () => ctx.kafkaReachable(),
       onStoreUnavailable: (error) =>
@@ -113,13 +121,14 @@ runMain('ingress', async () => {
   ctx.shutdown.add('intake', 'close HTTP server', () => closeServer(server));
   ctx.shutdown.add('close', 'stop queue sampling', async () => queue.stop());
   ctx.shutdown.add('close', 'close status feed', () => feed.close());
+  ctx.shutdown.add('close', 'close the state store', () => state.close());
   ctx.shutdown.add('close', 'close admin client', () => admin.close());
 
   await provisionIfAllowed(ctx);
   await startProducer(ctx, producer);
-  ctx.readiness.add({ name: 'statusStore', ready: () => store.ready() && feed.isJoined() });
+  ctx.readiness.add({ name: 'statusStore', ready: () => state.ready() && feed.isJoined() });
   await untilReady(ctx, 'loading statuses', () => feed.start());
-  store.markReady();
+  state.loaded();
   await queue.start();
   ctx.markStarted();
 });

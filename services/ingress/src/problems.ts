@@ -1,3 +1,4 @@
+import { StateUnavailableError } from '@sluice/state';
 import type { ErrorRequestHandler, Response } from 'express';
 import type { z } from 'zod';
 
@@ -99,6 +100,13 @@ export function problemHandler(onUnexpected: (error: unknown) => void): ErrorReq
       return;
     }
     if (error instanceof HttpProblem) return sendProblem(res, error.slug, error.options);
+    if (error instanceof StateUnavailableError) {
+      return sendProblem(res, 'state-unavailable', {
+        detail:
+          'statuses and idempotency keys cannot be read now; requests without an Idempotency-Key are still accepted',
+        headers: { 'retry-after': '5' },
+      });
+    }
     const type = (error as { type?: string }).type;
     if (type === 'entity.parse.failed') {
       return sendProblem(res, 'invalid-json', { detail: (error as Error).message });

@@ -1,5 +1,5 @@
 import type { Payload } from '@sluice/contracts';
-import { type GatewayConfig, type HttpMethod, httpMethods } from '@sluice/gateway-config';
+import { type HttpMethod, httpMethods } from '@sluice/gateway-config';
 import type { Request } from 'express';
 import { submittedId } from './enqueue.ts';
 import { fingerprint, planBatch, type SubmittedRequest } from './plan.ts';

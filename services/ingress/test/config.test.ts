@@ -33,4 +33,22 @@ describe('ingress configuration', () => {
       expect(problems).toContain('SLUICE_GATEWAY_CONFIG');
     }
   });
+
+  it('chooses the state store: embedded by default, Redis by URL or cluster nodes, never neither or both', () => {
+    expect(loadConfig(required).STATE_STORE).toBe('embedded');
+    expect(loadConfig({ ...required, STATE_STORE: 'redis', REDIS_URL: 'redis://r:6379' })).toMatchObject({
+      STATE_STORE: 'redis',
+      REDIS_URL: 'redis://r:6379',
+      REDIS_KEY_PREFIX: 'sluice:',
+    });
+    expect(
+      loadConfig({ ...required, STATE_STORE: 'redis', REDIS_CLUSTER_NODES: 'r1:7000, r2:7001' })
+        .REDIS_CLUSTER_NODES,
+    ).toEqual(['r1:7000', 'r2:7001']);
+    expect(() => loadConfig({ ...required, STATE_STORE: 'redis' })).toThrow(ConfigError);
+    expect(() =>
+      loadConfig({ ...required, STATE_STORE: 'redis', REDIS_URL: 'redis://r', REDIS_CLUSTER_NODES: 'r:1' }),
+    ).toThrow(/exactly one/);
+    expect(() => loadConfig({ ...required, REDIS_URL: 'http://r:6379' })).toThrow(/REDIS_URL/);
+  });
 });

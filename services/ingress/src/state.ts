@@ -1,0 +1,59 @@
+import { EmbeddedStateStore, RedisStateStore, type StateStore } from '@sluice/state';
+import type { Config } from './config.ts';
+
+export interface IngressState {
+  /** Statuses, idempotency keys and rate-limit counters. */
+  store: StateStore;
+  /** This replica's own counters, for rate limits while a shared store does not answer. */
+  local: StateStore;
+  /** Marks the status feed's first read done (the embedded store answers lookups only after it). */
+  loaded(): void;
+  /**
+   * Whether the ingress may take traffic as far as state goes. Redis being away is not a reason: submissions
+   * without an Idempotency-Key are still accepted (Kafka is the source of truth); lookups answer 503 meanwhile.
+   */
+  ready(): boolean;
+  close(): Promise<void>;
+}
+
+/** The store the configuration names: embedded (this process, fed from the status topic) or Redis, shared. */
+export function openState(env: Config, onError: (error: unknown) => void): IngressState {
+  const embedded = () =>
+    new EmbeddedStateStore({ retentionMs: env.STATUS_RETENTION_MS, maxStatuses: env.STATE_MAX_STATUSES });
+  if (env.STATE_STORE === 'embedded') {
+    const store = embedded();
+    return {
+      store,
+      local: store,
+      loaded: () => store.markReady(),
+      ready: () => store.ready(),
+      close: () => store.close(),
+    };
+  }
+  const store = new RedisStateStore({
+    ...(env.REDIS_URL !== undefined ? { url: env.REDIS_URL } : {}),
+    ...(env.REDIS_CLUSTER_NODES !== undefined
+      ? {
+          nodes: env.REDIS_CLUSTER_NODES.map((node) => {
+            const [host = '', port = '6379'] = node.split(':');
+            return { host, port: Number(port) };
+          }),
+        }
+      : {}),
+    keyPrefix: env.REDIS_KEY_PREFIX,
+    retentionMs: env.STATUS_RETENTION_MS,
+    onError,
+  });
+  const local = new EmbeddedStateStore({ retentionMs: env.STATUS_RETENTION_MS, maxStatuses: 100_000 });
+  local.markReady();
+  return {
+    store,
+    local,
+    loaded: () => {},
+    ready: () => true,
+    close: async () => {
+      await store.close();
+      await local.close();
+    },
+  };
+}
