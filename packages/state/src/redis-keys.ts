@@ -12,6 +12,7 @@ import type { IdempotencyScope } from './types.ts';
  * | `<prefix>idem:{<tenant>}:<key>` | string | JSON `{id, fingerprint, expiresAt}` of an idempotency claim |
  * | `<prefix>rl:{<key>}` | hash | `origin` and `tat` of a GCRA bucket |
  * | `<prefix>ch:{<batchId>}` | channel | JSON arrays of a batch's changed statuses |
+ * | `<prefix>filled` | string | when the store was first filled from the status topic; gone when Redis lost its data |
  */
 export class RedisKeys {
   readonly prefix: string;
@@ -40,6 +41,10 @@ export class RedisKeys {
 
   channel(batchId: string): string {
     return `${this.prefix}ch:{${batchId}}`;
+  }
+
+  filled(): string {
+    return `${this.prefix}filled`;
   }
 
   /** PSUBSCRIBE pattern matching every batch channel of this prefix (glob characters of the prefix escaped). */

@@ -154,6 +154,18 @@ export class RedisStateStore implements StateStore {
     }
   }
 
+  /**
+   * Marks the store as filled from the status topic (a key without expiry), and says whether it already was.
+   * `created` after the first time means Redis lost its data (restarted without persistence, or failed over to
+   * an empty replica): whoever got `created` fills it again from the topic.
+   */
+  async markFilled(): Promise<'present' | 'created'> {
+    const answer = await this.#call('mark the store filled', () =>
+      this.#client.set(this.keys.filled(), new Date(this.#now()).toISOString(), 'NX'),
+    );
+    return answer === 'OK' ? 'created' : 'present';
+  }
+
   async getStatus(id: string): Promise<StatusMessage | undefined> {
     return await this.#locate(id);
   }

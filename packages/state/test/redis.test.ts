@@ -121,6 +121,8 @@ describe('the Redis store', () => {
     const own = await startRedis();
     try {
       const store = await stores.create({ url: own.url, maxReconnectDelayMs: 200 });
+      expect(await store.markFilled()).toBe('created');
+      expect(await store.markFilled()).toBe('present');
       const batchId = `batch-${Math.random()}`;
       const heard: string[] = [];
       store.subscribe({ batchId }, (s) => heard.push(s.status));
@@ -146,8 +148,11 @@ describe('the Redis store', () => {
 
       await own.restart();
       await store.waitUntilReady(AbortSignal.timeout(30_000));
-      // The restarted server is empty (no persistence): the status feed would refill it from Kafka.
+      // The restarted server is empty (no persistence): the status feed would refill it from Kafka, and the
+      // missing fill marker is how a replica learns that it must.
       expect(await store.getStatus(first.id)).toBeUndefined();
+      expect(await store.markFilled()).toBe('created');
+      expect(await store.markFilled()).toBe('present');
       await store.applyStatuses([first, { ...first, status: 'processing', updatedAt: first.updatedAt + 1 }]);
       expect((await store.getStatus(first.id))?.status).toBe('processing');
       await waitFor('changes after the restart', () => heard.length === 3);

@@ -44,14 +44,16 @@ runMain('ingress', async () => {
   ctx.readiness.info('stateStore', () => `${store.kind}${store.ready() ? '' : ' (not answering)'}`);
   // Every replica reads the whole status topic into the store: the embedded store needs it, and a Redis that
   // restarted empty is filled again by any replica (applying a status twice changes nothing).
-  const feed = new StatusFeed({
-    client: ctx.kafka,
-    topic: ctx.topic('status'),
-    groupId: ctx.tableGroup('status'),
-    store,
-    onInvalid: (detail) => ctx.logger.error({ detail }, 'unreadable record on the status topic'),
-    onError: (error) => ctx.logger.warn({ err: error }, 'the state store did not take statuses; retrying'),
-  });
+  const newFeed = () =>
+    new StatusFeed({
+      client: ctx.kafka,
+      topic: ctx.topic('status'),
+      groupId: ctx.tableGroup('status'),
+      store,
+      onInvalid: (detail) => ctx.logger.error({ detail }, 'unreadable record on the status topic'),
+      onError: (error) => ctx.logger.warn({ err: error }, 'the state store did not take statuses; retrying'),
+    });
+  let feed = newFeed();
   const producer = tracedProducer(ctx, ctx.kafka.producer());
   const admin = ctx.kafka.admin();
   const queue = new QueueStats(
@@ -129,6 +131,14 @@ runMain('ingress', async () => {
   ctx.readiness.add({ name: 'statusStore', ready: () => state.ready() && feed.isJoined() });
   await untilReady(ctx, 'loading statuses', () => feed.start());
   state.loaded();
+  state.watchForDataLoss(async () => {
+    ctx.logger.warn('the state store lost its data; filling it again from the status topic');
+    const previous = feed;
+    feed = newFeed();
+    await feed.start();
+    await previous.close();
+    ctx.logger.info('the state store is filled again');
+  }, 2_000);
   await queue.start();
   ctx.markStarted();
 });

@@ -13,6 +13,11 @@ export interface IngressState {
    * without an Idempotency-Key are still accepted (Kafka is the source of truth); lookups answer 503 meanwhile.
    */
   ready(): boolean;
+  /**
+   * Calls `refill` when the shared store lost its data (Redis restarted empty), checked every `intervalMs`; one
+   * replica, the first to notice, refills it from the status topic.
+   */
+  watchForDataLoss(refill: () => Promise<void>, intervalMs: number): void;
   close(): Promise<void>;
 }
 
@@ -27,6 +32,8 @@ export function openState(env: Config, onError: (error: unknown) => void): Ingre
       local: store,
       loaded: () => store.markReady(),
       ready: () => store.ready(),
+      // This process's memory is the store: it cannot lose data while the process lives.
+      watchForDataLoss: () => {},
       close: () => store.close(),
     };
   }
@@ -46,12 +53,30 @@ export function openState(env: Config, onError: (error: unknown) => void): Ingre
   });
   const local = new EmbeddedStateStore({ retentionMs: env.STATUS_RETENTION_MS, maxStatuses: 100_000 });
   local.markReady();
+  let timer: NodeJS.Timeout | undefined;
+  let refilling = false;
   return {
     store,
     local,
-    loaded: () => {},
+    // The feed's first read has filled the store (or another replica's did): mark it, so that a loss shows.
+    loaded: () => void store.markFilled().catch(onError),
     ready: () => true,
+    watchForDataLoss: (refill, intervalMs) => {
+      timer = setInterval(() => {
+        if (refilling || !store.ready()) return;
+        refilling = true;
+        store
+          .markFilled()
+          .then((marker) => (marker === 'created' ? refill() : undefined))
+          .catch(onError)
+          .finally(() => {
+            refilling = false;
+          });
+      }, intervalMs);
+      timer.unref();
+    },
     close: async () => {
+      if (timer !== undefined) clearInterval(timer);
       await store.close();
       await local.close();
     },

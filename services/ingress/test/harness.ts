@@ -3,7 +3,7 @@ import { type TopicId, topicName, topicSpecifications } from '@sluice/contracts'
 import { hashApiKey, parseGatewayConfig } from '@sluice/gateway-config';
 import { type ConsumedRecord, createKafkaClient, type KafkaClient, provisionTopics } from '@sluice/kafka';
 import { Readiness } from '@sluice/runtime';
-import { EmbeddedStateStore, StatusFeed } from '@sluice/state';
+import { createRedisStateStore, EmbeddedStateStore, type StateStore, StatusFeed } from '@sluice/state';
 import { startTelemetry } from '@sluice/telemetry';
 import { uniqueName, waitFor } from '@sluice/testkit';
 import { inject } from 'vitest';
@@ -80,16 +80,22 @@ export async function startIngress(
   prefix = `${uniqueName('ingress')}.`,
   yaml = gatewayYaml,
   queue = new SettableQueue(),
+  /** A Redis store shared by the replicas given the same URL and key prefix, instead of the embedded one. */
+  redis?: { url: string; keyPrefix: string },
 ): Promise<Ingress> {
   const brokers = inject('kafkaBrokers').split(',');
   const kafka = createKafkaClient('platformatic', { brokers, clientId: uniqueName('ingress-test') });
   const admin = kafka.admin();
   await provisionTopics(admin, topicSpecifications({ prefix, replicationFactor: 1, partitions: 2 }));
   const topic = (id: TopicId) => topicName(id, prefix);
-  const store = new EmbeddedStateStore({ retentionMs: 3_600_000, maxStatuses: 100_000 });
+  const embedded = new EmbeddedStateStore({ retentionMs: 3_600_000, maxStatuses: 100_000 });
+  embedded.markReady();
+  const store: StateStore =
+    redis === undefined
+      ? embedded
+      : await createRedisStateStore({ url: redis.url, keyPrefix: redis.keyPrefix, retentionMs: 3_600_000 });
   const feed = new StatusFeed({ client: kafka, topic: topic('status'), groupId: uniqueName('feed'), store });
   await feed.start();
-  store.markReady();
   const producer = kafka.producer();
   await producer.connect();
   const held = new AbortController();
@@ -105,7 +111,7 @@ export async function startIngress(
     readiness: new Readiness(),
     admission: new Admission({
       store,
-      local: store,
+      local: embedded,
       queue,
       kafkaReachable: () => true,
       onStoreUnavailable: (error) => console.error('state store unavailable', error),
@@ -143,6 +149,7 @@ export async function startIngress(
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));
       await feed.close();
+      if (store !== embedded) await store.close();
       await producer.close();
       await admin.close();
       await telemetry.shutdown();
