@@ -223,7 +223,7 @@ export function createApp(deps: AppDeps): Express {
     res.locals.submission = { route: String(req.params.route), accepted: 1 } satisfies SubmissionNote;
     res.set('sluice-request-id', outcome.id);
     if (wait !== undefined && wait > 0) {
-      const found = await deps.lookups.status(tenantOf(res), outcome.id);
+      const found = await deps.lookups.status(tenantOf(res), outcome.id).catch(() => undefined);
       const status = found === undefined ? undefined : await holdFor(req, deps, found, wait);
       if (status !== undefined && isTerminal(status.status)) {
         res.set('preference-applied', `wait=${wait}`);
@@ -261,7 +261,8 @@ async function answerRequest(
   res.set('sluice-request-id', id);
   trace.getActiveSpan()?.setAttribute('sluice.request_id', id);
   if (replayed) res.set('idempotent-replayed', 'true');
-  let status = await deps.lookups.status(tenant, id);
+  // The request is on Kafka already: a store that cannot answer now must not turn the 202 into an error.
+  let status = await deps.lookups.status(tenant, id).catch(() => undefined);
   if (status !== undefined && wait !== undefined) {
     status = await holdFor(req, deps, status, wait);
     res.set('preference-applied', `wait=${wait}`);

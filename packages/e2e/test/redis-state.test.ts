@@ -1,0 +1,89 @@
+import { randomUUID } from 'node:crypto';
+import { isTerminal } from '@sluice/contracts';
+import { type RedisServer, type ServiceProcess, startRedis, uniqueName, waitFor } from '@sluice/testkit';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { type Stack, startStack, statusHistory, tenantKeys } from '../src/harness.ts';
+import { ScriptedUpstream } from '../src/upstream.ts';
+
+/**
+ * The shared state store lost and found again: two ingress replicas on one Redis, Redis killed in the middle of
+ * a run and restarted empty. Kafka is the source of truth, so nothing accepted may be lost, and once Redis is
+ * back the store is filled again from the status topic.
+ */
+let redis: RedisServer;
+let stack: Stack;
+let second: ServiceProcess;
+beforeAll(async () => {
+  redis = await startRedis();
+  stack = await startStack(inject('kafkaBrokers'), new ScriptedUpstream().handler, {
+    STATE_STORE: 'redis',
+    REDIS_URL: redis.url,
+    REDIS_KEY_PREFIX: `${uniqueName('e2e-state')}:`,
+  });
+  second = await stack.spawn('ingress');
+}, 180_000);
+afterAll(async () => {
+  await stack?.stop();
+  await redis?.stop();
+});
+
+const replicas = () => [stack.ingress, second.url];
+const headers = { authorization: `Bearer ${tenantKeys.acme}`, 'content-type': 'application/json' };
+const submit = (i: number, extra: Record<string, string> = {}) =>
+  fetch(`${replicas()[i % 2]}/v1/requests`, {
+    method: 'POST',
+    headers: { ...headers, ...extra },
+    body: JSON.stringify({ route: 'e2e', method: 'GET', path: `/slow/${randomUUID()}/50` }),
+  });
+const lookup = (i: number, id: string) =>
+  fetch(`${replicas()[i % 2]}/v1/requests/${id}`, { headers: { authorization: headers.authorization } });
+
+describe('Redis killed mid-run and restarted empty', () => {
+  it('loses no accepted request, answers lookups 503 meanwhile, and agrees with the status topic once refilled', async () => {
+    const accepted: string[] = [];
+    const accept = async (response: Response) => {
+      expect(response.status, `${accepted.length}: ${await response.clone().text()}`).toBe(202);
+      accepted.push(((await response.json()) as { id: string }).id);
+    };
+    for (let i = 0; i < 60; i += 1) await accept(await submit(i));
+
+    await redis.kill('SIGKILL');
+    // Submissions go on: Kafka, not Redis, is what makes them accepted.
+    for (let i = 0; i < 40; i += 1) await accept(await submit(i));
+    const lookupDuringOutage = await waitFor('lookups to say the store is away', async () => {
+      const response = await lookup(0, accepted[0] as string);
+      return response.status === 503 && response;
+    });
+    expect(lookupDuringOutage.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(await lookupDuringOutage.json()).toMatchObject({ type: 'urn:sluice:problem:state-unavailable' });
+    // An idempotent submission cannot be decided without the store: refused, not accepted twice later.
+    const idempotent = await submit(0, { 'idempotency-key': uniqueName('k') });
+    expect(idempotent.status).toBe(503);
+
+    await redis.restart();
+    // Filled again from the status topic: every accepted request is found, on both replicas, and ends succeeded.
+    await waitFor(
+      `all ${accepted.length} requests to be found succeeded on both replicas`,
+      async () => {
+        for (const [i, id] of accepted.entries()) {
+          const response = await lookup(i, id);
+          if (response.status !== 200) return false;
+          if (((await response.json()) as { status: string }).status !== 'succeeded') return false;
+        }
+        return true;
+      },
+      { timeoutMs: 120_000, intervalMs: 1_000 },
+    );
+    // Nothing inconsistent: exactly one terminal status per request on the topic, and both replicas' answers
+    // are the topic's last word.
+    const history = await statusHistory(stack);
+    for (const [i, id] of accepted.entries()) {
+      const statuses = history.get(id) ?? [];
+      expect(new Set(statuses.filter((s) => isTerminal(s.status)).map((s) => s.status))).toEqual(
+        new Set(['succeeded']),
+      );
+      const other = await lookup(i + 1, id);
+      expect(((await other.json()) as { status: string }).status).toBe(statuses.at(-1)?.status);
+    }
+  });
+});
