@@ -1,3 +1,3 @@
 import { sluiceVitestConfig } from '@sluice/testkit/vitest';
 
-export default sluiceVitestConfig();
+export default sluiceVitestConfig({ kafka: true });

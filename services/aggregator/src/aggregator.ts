@@ -48,10 +48,10 @@ interface Pending {
 
 /**
  * Consumes the results topic: restores a partition's batch state before its first record, applies records
- * through the reducer under a per-batch lock (the clock sweep takes the same lock), and writes the new state,
- * the statuses and the completions in one produce call that Kafka acknowledges before the records count as
- * finished. Records of one batch that arrive while its previous write is in flight are folded together and
- * written once (group commit): a batch of 1000 costs a few dozen state writes instead of a thousand.
+ * through the reducer under a per-batch lock (the clock sweep takes the same lock), and writes the statuses and
+ * the completions, then the new state, all acknowledged by Kafka before the records count as finished. Records of
+ * one batch that arrive while its previous write is in flight are folded together and written once (group
+ * commit): a batch of 1000 costs a few dozen state writes instead of a thousand.
  */
 export class Aggregator {
   readonly #deps: AggregatorDeps;
@@ -241,22 +241,20 @@ export class Aggregator {
     outputs: Output[],
   ): Promise<void> {
     if (state === undefined && outputs.length === 0) return;
-    const records: ProducerRecord[] = [];
-    let next: BatchState | null | undefined;
-    if (state !== undefined) {
-      const changelog = this.#deps.store.changelogRecord(batchId, partition, state);
-      records.push(changelog.record);
-      next = changelog.next;
-    }
-    for (const output of outputs) {
-      records.push(
-        output.kind === 'status'
-          ? statusRecord(this.#deps.topics.status, output.message, output.carried)
-          : completionRecord(this.#deps.topics.completions, output.message, output.carried),
-      );
-    }
-    await this.#deps.producer.send(records);
-    if (next !== undefined) this.#deps.store.commitLocal(batchId, partition, next);
+    const records: ProducerRecord[] = outputs.map((output) =>
+      output.kind === 'status'
+        ? statusRecord(this.#deps.topics.status, output.message, output.carried)
+        : completionRecord(this.#deps.topics.completions, output.message, output.carried),
+    );
+    // The statuses and completions first, the new state only once Kafka has them. They live on other partitions
+    // (other brokers) than the state, so one produce can fail half-way, and a state that records a result as applied
+    // makes every replay of that result a no-op: a state written without its outputs would lose them for good. In
+    // this order a failure or a crash in between writes the outputs again instead (at least once).
+    if (records.length > 0) await this.#deps.producer.send(records);
+    if (state === undefined) return;
+    const changelog = this.#deps.store.changelogRecord(batchId, partition, state);
+    await this.#deps.producer.send([changelog.record]);
+    this.#deps.store.commitLocal(batchId, partition, changelog.next);
   }
 
   async #locked(batchId: string, work: () => Promise<void>): Promise<void> {

@@ -1,0 +1,125 @@
+import { trace } from '@opentelemetry/api';
+import { codecs, type ProgressMessage, progressRecord } from '@sluice/contracts';
+import { type ConsumedRecord, createKafkaClient, type Producer, type ProducerRecord } from '@sluice/kafka';
+import { uniqueName, waitFor } from '@sluice/testkit';
+import { describe, expect, inject, it } from 'vitest';
+import { Aggregator } from '../src/aggregator.ts';
+import { BatchStore } from '../src/batch-store.ts';
+
+const brokers = inject('kafkaBrokers').split(',');
+
+describe('Aggregator', () => {
+  it('writes a status that failed to reach Kafka again, even when the new batch state did reach it', async () => {
+    const kafka = createKafkaClient('platformatic', { brokers, clientId: uniqueName('aggregator') });
+    const admin = kafka.admin();
+    const topics = {
+      state: uniqueName('batch-state'),
+      status: uniqueName('status'),
+      completions: uniqueName('completions'),
+      deadLetters: uniqueName('dead-letters'),
+    };
+    await admin.createTopics(
+      Object.values(topics).map((name) => ({ name, partitions: 1, replicationFactor: 1, config: {} })),
+    );
+    const real = kafka.producer();
+    const store = new BatchStore({
+      client: kafka,
+      topic: topics.state,
+      groupId: uniqueName('batch-state-reader'),
+      onInvalid: () => {},
+    });
+    await store.start();
+    // The first produce that carries a status fails half-way, as when the broker leading the status partition
+    // dies: every other record of it is written, the status is not, and the call rejects. By then this aggregator
+    // has read its own half-written state back from the changelog, as its table reader does.
+    let failed = false;
+    const producer: Producer = {
+      connect: () => real.connect(),
+      close: () => real.close(),
+      send: async (records: ProducerRecord[]) => {
+        if (failed || !records.some((record) => record.topic === topics.status)) return real.send(records);
+        failed = true;
+        const written = records.filter((record) => record.topic !== topics.status);
+        await real.send(written);
+        if (written.some((record) => record.topic === topics.state)) {
+          await waitFor(
+            'the half-written state to be read back',
+            () => store.get('b1')?.items.r1 !== undefined,
+          );
+        }
+        throw new Error('NOT_LEADER_OR_FOLLOWER');
+      },
+    };
+    const aggregator = new Aggregator({
+      producer,
+      store,
+      topics: { status: topics.status, completions: topics.completions, deadLetters: topics.deadLetters },
+      settings: { closedRetentionMs: 60_000, orphanTimeoutMs: 3_600_000 },
+      tracer: trace.getTracer('test'),
+    });
+    const signal = new AbortController().signal;
+    const record = (message: ProgressMessage, offset: bigint): ConsumedRecord => {
+      const produced = progressRecord('results', message);
+      return {
+        topic: 'results',
+        partition: 0,
+        offset,
+        key: Buffer.from(produced.key),
+        value: produced.value,
+        headers: produced.headers,
+        timestamp: Date.now(),
+      };
+    };
+    try {
+      const base = { batchId: 'b1', tenant: 'acme', route: 'orders', acceptedAt: 1_000 };
+      await aggregator.handle(
+        record({ kind: 'accepted', ...base, single: true, ids: ['r1'], deadlineAt: Date.now() + 60_000 }, 0n),
+        signal,
+      );
+      await aggregator.handle(
+        record(
+          {
+            kind: 'finished',
+            ...base,
+            id: 'r1',
+            status: 'succeeded',
+            attempts: [{ number: 1, startedAt: 1_100, durationMs: 5, status: 200 }],
+            result: { status: 200, headers: {}, body: 'ok' },
+            startedAt: 1_100,
+            finishedAt: 1_200,
+          },
+          1n,
+        ),
+        signal,
+      );
+      expect(failed).toBe(true);
+      const statuses = await waitFor('the terminal status', async () => {
+        const [range] = await admin.topicOffsets([topics.status]);
+        if (range === undefined || range.end === 0n) return undefined;
+        const consumer = kafka.consumer({
+          groupId: uniqueName('status-reader'),
+          topics: [topics.status],
+          fromBeginning: true,
+        });
+        const found: string[] = [];
+        await consumer.start({
+          onBatch: async (batch) => {
+            for (const status of batch.records) {
+              const decoded = codecs.status.decode(status);
+              if (decoded.ok) found.push(`${decoded.value.id}:${decoded.value.status}`);
+            }
+          },
+        });
+        await waitFor('the status topic', () => BigInt(found.length) >= range.end);
+        await consumer.close();
+        return found;
+      });
+      expect(statuses).toContain('r1:succeeded');
+    } finally {
+      await store.close();
+      await real.close();
+      await admin.deleteTopics(Object.values(topics));
+      await admin.close();
+    }
+  });
+});
