@@ -3,7 +3,7 @@ import { hashApiKey } from '@sluice/gateway-config';
 import type { ConsumedRecord } from '@sluice/kafka';
 import { type RedisServer, startRedis, uniqueName } from '@sluice/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { call, gatewayYaml, type Ingress, keys, readTopic, startIngress } from './harness.ts';
+import { call, gatewayYaml, type Ingress, readTopic, startIngress } from './harness.ts';
 
 /**
  * Two ingress replicas on one Redis and one set of topics, with no sticky routing: each request goes to either.

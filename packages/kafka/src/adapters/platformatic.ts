@@ -148,8 +148,14 @@ interface PartitionQueue {
  * pauses until handlers catch up, which is the price of a client without per-partition fetch control.
  */
 class PlatformaticConsumerAdapter implements Consumer {
-  readonly #consumer: PlatformaticConsumer;
+  readonly #base: BaseOptions;
+  /** Replaced by a new client when the old one has given up its group (see #recover). */
+  #consumer: PlatformaticConsumer;
   readonly #options: ConsumerOptions;
+  readonly #sessionTimeoutMs: number;
+  #firstAssignment: () => void = () => {};
+  #notJoinedSince: number | undefined;
+  #watchdog: NodeJS.Timeout | undefined;
   readonly #maxBuffered: number;
   readonly #queues = new Map<string, PartitionQueue>();
   readonly #paused = new Set<string>();
@@ -163,14 +169,21 @@ class PlatformaticConsumerAdapter implements Consumer {
   #drainScheduled = false;
   #joined = false;
   #closing = false;
+  #recovering = false;
 
   constructor(base: BaseOptions, options: ConsumerOptions) {
+    this.#base = base;
     this.#options = options;
     this.#maxBuffered = (options.maxBatchRecords ?? 500) * 4;
-    const sessionTimeout = options.sessionTimeoutMs ?? 30_000;
-    this.#consumer = new PlatformaticConsumer({
-      ...base,
-      groupId: options.groupId,
+    this.#sessionTimeoutMs = options.sessionTimeoutMs ?? 30_000;
+    this.#consumer = this.#createConsumer();
+  }
+
+  #createConsumer(): PlatformaticConsumer {
+    const sessionTimeout = this.#sessionTimeoutMs;
+    const consumer = new PlatformaticConsumer({
+      ...this.#base,
+      groupId: this.#options.groupId,
       autocommit: false,
       // Incremental rebalancing: a member that joins or leaves moves only the partitions that change owner, so the
       // others keep theirs (and their finished, not yet committed work) instead of all being revoked at once.
@@ -181,30 +194,60 @@ class PlatformaticConsumerAdapter implements Consumer {
       heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
       maxWaitTime: 500,
     });
-  }
-
-  async start(handlers: ConsumerHandlers): Promise<void> {
-    this.#handlers = handlers;
-    let firstAssignment: () => void = () => {};
-    const assigned = new Promise<void>((resolve) => {
-      firstAssignment = resolve;
-    });
-    this.#consumer.on('consumer:group:join', (payload) => {
+    consumer.on('consumer:group:join', (payload) => {
+      if (consumer !== this.#consumer) return;
       const next = (payload.assignments ?? []).flatMap(({ topic, partitions }) =>
         partitions.map((partition) => ({ topic, partition })),
       );
       const revoked = revokedPartitions(this.#assignment, next);
       const added = assignedPartitions(this.#assignment, next);
       this.#assignment = next;
-      this.#joined = true;
+      this.#setJoined(true);
       for (const tp of revoked) this.#dropQueue(tp);
-      void this.#notify(revoked, added).finally(firstAssignment);
+      void this.#notify(revoked, added).finally(() => this.#firstAssignment());
     });
-    this.#consumer.on('consumer:group:leave', () => {
-      this.#joined = false;
+    consumer.on('consumer:group:leave', () => {
+      if (consumer === this.#consumer) this.#setJoined(false);
     });
+    // The client gives up on its group when a rejoin fails (the broker was away longer than its retries): it
+    // then sends no heartbeats and fetches nothing. Such a member is replaced by a new one (see #recover).
+    consumer.on('error', (cause: Error) => {
+      if (consumer === this.#consumer) this.#recover(cause);
+    });
+    return consumer;
+  }
+
+  #setJoined(joined: boolean): void {
+    if (joined === this.#joined) return;
+    this.#joined = joined;
+    this.#notJoinedSince = joined ? undefined : Date.now();
+  }
+
+  async start(handlers: ConsumerHandlers): Promise<void> {
+    this.#handlers = handlers;
+    const assigned = new Promise<void>((resolve) => {
+      this.#firstAssignment = resolve;
+    });
+    await this.#openStream();
+    await assigned;
+    // Whatever the cause, a member out of its group for longer than half a session (a rebalance takes seconds) is
+    // replaced.
+    const patienceMs = Math.max(10_000, this.#sessionTimeoutMs / 2);
+    this.#watchdog = setInterval(() => {
+      const since = this.#notJoinedSince;
+      if (since !== undefined && Date.now() - since > patienceMs) {
+        this.#recover(
+          new Error(`not a member of group ${this.#options.groupId} for ${Date.now() - since} ms`),
+        );
+      }
+    }, 2_000);
+    this.#watchdog.unref();
+  }
+
+  async #openStream(): Promise<void> {
+    let stream: MessagesStream<Buffer, Buffer, Buffer, Buffer>;
     try {
-      this.#stream = await this.#consumer.consume({
+      stream = await this.#consumer.consume({
         topics: this.#options.topics,
         mode: 'committed',
         fallbackMode: this.#options.fromBeginning ? 'earliest' : 'latest',
@@ -213,14 +256,52 @@ class PlatformaticConsumerAdapter implements Consumer {
     } catch (cause) {
       throw new KafkaError(kafkaErrorCodes.connect, 'consumer could not start', { cause, retryable: true });
     }
-    this.#stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => this.#enqueue(message));
-    this.#stream.on('error', (cause: Error) => {
-      this.#joined = false;
-      if (!this.#closing) {
-        handlers.onError?.(new KafkaError(kafkaErrorCodes.consume, 'consumer stream failed', { cause }));
-      }
+    this.#stream = stream;
+    stream.on('data', (message: Message<Buffer, Buffer, Buffer, Buffer>) => this.#enqueue(message));
+    stream.on('error', (cause: Error) => {
+      if (this.#stream === stream) this.#recover(cause);
     });
-    await assigned;
+  }
+
+  /**
+   * Replaces the client's member with a new one and joins with it, with backoff, until that works or the
+   * consumer closes. Every partition counts as revoked meanwhile (records buffered for it are dropped, so this
+   * member handles nothing twice), and the new assignment is announced as usual once the group is joined.
+   */
+  #recover(cause: unknown): void {
+    if (this.#closing || this.#recovering) return;
+    this.#recovering = true;
+    this.#setJoined(false);
+    this.#handlers?.onError?.(
+      new KafkaError(kafkaErrorCodes.consume, 'consumer lost its group; joining again', {
+        cause,
+        retryable: true,
+      }),
+    );
+    void (async () => {
+      const revoked = this.#assignment;
+      this.#assignment = [];
+      for (const tp of revoked) this.#dropQueue(tp);
+      await this.#notify(revoked, []);
+      const previous = this.#consumer;
+      this.#stream = undefined;
+      this.#consumer = this.#createConsumer();
+      // The old member may not be able to leave politely (the broker may still be away): its session expires.
+      void previous.close(true).catch(() => {});
+      let delayMs = 250;
+      while (!this.#closing) {
+        try {
+          await this.#openStream();
+          break;
+        } catch (error) {
+          // #openStream throws only KafkaErrors.
+          this.#handlers?.onError?.(error as KafkaError);
+          await new Promise((resolve) => setTimeout(resolve, delayMs));
+          delayMs = Math.min(delayMs * 2, 5_000);
+        }
+      }
+      this.#recovering = false;
+    })();
   }
 
   async #notify(revoked: TopicPartition[], added: TopicPartition[]): Promise<void> {
@@ -343,6 +424,7 @@ class PlatformaticConsumerAdapter implements Consumer {
 
   async close(): Promise<void> {
     this.#closing = true;
+    if (this.#watchdog !== undefined) clearInterval(this.#watchdog);
     this.#stream?.pause();
     if (this.#running > 0) {
       await new Promise<void>((resolve) => {
@@ -355,7 +437,7 @@ class PlatformaticConsumerAdapter implements Consumer {
     }
     await this.#stream?.close();
     await this.#consumer.close();
-    this.#joined = false;
+    this.#setJoined(false);
     this.#assignment = [];
   }
 }
@@ -389,7 +471,7 @@ class PlatformaticAdminAdapter implements Admin {
       ).catch(() => undefined);
       const ready = names.every((name) => {
         const topic = metadata?.topics.get(name);
-        return topic !== undefined && topic.partitions.every((partition) => partition.leader >= 0);
+        return topic?.partitions.every((partition) => partition.leader >= 0);
       });
       if (ready || Date.now() > deadline) return;
       await new Promise((resolve) => setTimeout(resolve, 100));

@@ -1,6 +1,6 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, openSync } from 'node:fs';
+import { existsSync, openSync, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -207,6 +207,8 @@ class JvmCluster implements KafkaHandle {
 
   async #start(node: BrokerNode): Promise<void> {
     const logFile = join(node.dataDir, 'broker.log');
+    // A restarted broker appends to the log of its earlier run, whose "started" line must not count.
+    const logStart = existsSync(logFile) ? statSync(logFile).size : 0;
     const out = openSync(logFile, 'a');
     const child = spawn(this.#java, [...this.#jvmArgs(node), 'kafka.Kafka', this.#props(node)], {
       stdio: ['ignore', out, out],
@@ -224,7 +226,7 @@ class JvmCluster implements KafkaHandle {
           `Kafka broker ${node.nodeId} exited with code ${state.code} while starting:\n${await tail(logFile)}`,
         );
       }
-      const log = await readFile(logFile, 'utf8');
+      const log = (await readFile(logFile)).subarray(logStart).toString('utf8');
       if (log.includes(startedLine) && (await canConnect('127.0.0.1', node.brokerPort))) return;
     }
     child.kill('SIGKILL');
