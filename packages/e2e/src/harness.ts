@@ -7,6 +7,7 @@ import { type ConsumedRecord, createKafkaClient, type KafkaClient } from '@sluic
 import {
   type CallHandler,
   type RecordingServer,
+  type ServiceExit,
   type ServiceName,
   ServiceProcess,
   serviceNames,
@@ -19,7 +20,18 @@ export const tenantKeys = { acme: 'sk_e2e_acme_0123456789', globex: 'sk_e2e_glob
 export const adminKey = 'sk_e2e_admin_0123456789';
 export const webhookSecret = 'whsec_c2x1aWNlLWUyZS13ZWJob29rLXNlY3JldC1hY21lLTAwMDE=';
 
-export function gatewayYaml(upstream: string, extra = ''): string {
+/** Routes a test adds: name → the route's YAML, indented as a value of `routes:` (or made from the upstream's URL). */
+export type ExtraRoutes = Record<string, string | ((upstream: string) => string)>;
+
+/**
+ * The gateway file of the end-to-end tests. `extraRoutes` adds routes of acme's, e.g. one whose target is another
+ * server, or one with other limits.
+ */
+export function gatewayYaml(upstream: string, extra = '', extraRoutes: ExtraRoutes = {}): string {
+  const routeNames = ['e2e', 'e2e-slow', 'e2e-fragile', ...Object.keys(extraRoutes)];
+  const routeBlocks = Object.entries(extraRoutes).map(
+    ([name, body]) => `  ${name}:\n${typeof body === 'function' ? body(upstream) : body}`,
+  );
   return `
 version: 1
 admins:
@@ -27,7 +39,7 @@ admins:
 tenants:
   acme:
     apiKeys: [{ id: acme-e2e, sha256: ${hashApiKey(tenantKeys.acme)} }]
-    routes: [e2e, e2e-slow, e2e-fragile]
+    routes: [${routeNames.join(', ')}]
     webhookSecret: ${webhookSecret}
     resultTopic: true
   globex:
@@ -57,6 +69,7 @@ routes:
       circuitBreaker: { failureThreshold: 3, openMs: 500 }
       outlierDetection: { consecutiveFailures: 100000 }
     retry: { maxAttempts: 10, baseDelayMs: 50, maxDelayMs: 100 }
+${routeBlocks.join('\n')}
 callbacks:
   allowPrivateNetworks: true
 ${extra}`;
@@ -75,6 +88,12 @@ export interface Stack {
   startService(name: ServiceName): Promise<void>;
   /** Starts one more instance of a service with the same settings (scale-out); stopped with the stack. */
   spawn(name: ServiceName): Promise<ServiceProcess>;
+  /** Every instance of a service: index 0 is the one the stack started, then those of spawn() in order. */
+  instances(name: ServiceName): ServiceProcess[];
+  /** Signals one instance (SIGKILL unless told: a crash) and waits for the process to end. */
+  kill(name: ServiceName, signal?: NodeJS.Signals, index?: number): Promise<ServiceExit>;
+  /** Starts a new process in the place of a stopped instance, with the same settings, and waits until ready. */
+  revive(name: ServiceName, index?: number): Promise<ServiceProcess>;
   topic(id: Parameters<typeof topicName>[0]): string;
   stop(): Promise<void>;
 }
@@ -90,6 +109,8 @@ export async function startStack(
   extraEnv: Record<string, string> = {},
   /** Top-level gateway file settings added to the common ones (e.g. backpressure bounds). */
   extraGatewayYaml = '',
+  /** Routes added to the common ones (see gatewayYaml). */
+  extraRoutes: ExtraRoutes = {},
 ): Promise<Stack> {
   const prefix = `${uniqueName('e2e')}.`;
   const upstream = await startRecordingServer(upstreamHandler);
@@ -99,7 +120,7 @@ export async function startStack(
   });
   const dir = await mkdtemp(join(tmpdir(), 'sluice-e2e-'));
   const configPath = join(dir, 'gateway.yaml');
-  await writeFile(configPath, gatewayYaml(upstream.url, extraGatewayYaml));
+  await writeFile(configPath, gatewayYaml(upstream.url, extraGatewayYaml, extraRoutes));
   const env: Record<string, string> = {
     KAFKA_BROKERS: brokers,
     KAFKA_TOPIC_PREFIX: prefix,
@@ -130,6 +151,15 @@ export async function startStack(
     throw error;
   }
   const extra: ServiceProcess[] = [];
+  const instances = (name: ServiceName) => [
+    services[name],
+    ...extra.filter((service) => service.name === name),
+  ];
+  const instance = (name: ServiceName, index: number) => {
+    const found = instances(name)[index];
+    if (found === undefined) throw new Error(`no instance ${index} of ${name}`);
+    return found;
+  };
   const stopService = async (name: ServiceName, signal: NodeJS.Signals = 'SIGTERM') => {
     const exit = await services[name].stop(signal);
     if (signal === 'SIGTERM' && exit.code !== 0) {
@@ -154,6 +184,20 @@ export async function startStack(
     spawn: async (name) => {
       const service = await ServiceProcess.start({ name, env });
       extra.push(service);
+      await service.waitReady(90_000);
+      return service;
+    },
+    instances,
+    kill: async (name, signal = 'SIGKILL', index = 0) => await instance(name, index).stop(signal),
+    revive: async (name, index = 0) => {
+      const old = instance(name, index);
+      if (old.running) throw new Error(`instance ${index} of ${name} is still running`);
+      if (index === 0) {
+        await startService(name);
+        return services[name];
+      }
+      const service = await ServiceProcess.start({ name, env });
+      extra[extra.indexOf(old)] = service;
       await service.waitReady(90_000);
       return service;
     },
@@ -251,11 +295,18 @@ export async function readTopic(kafka: KafkaClient, topic: string): Promise<Cons
   return records;
 }
 
-/** Every status record written per request id, in log order: the audit behind "exactly one terminal status". */
-export async function statusHistory(stack: Stack): Promise<Map<string, StatusMessage[]>> {
+/**
+ * Every status record written per request id, in log order: the audit behind "exactly one terminal status". An
+ * unreadable record fails, unless the test put such records there itself (`skipUnreadable`).
+ */
+export async function statusHistory(
+  stack: Stack,
+  { skipUnreadable = false } = {},
+): Promise<Map<string, StatusMessage[]>> {
   const history = new Map<string, StatusMessage[]>();
   for (const record of await readTopic(stack.kafka, stack.topic('status'))) {
     const decoded = codecs.status.decode(record);
+    if (!decoded.ok && skipUnreadable) continue;
     if (!decoded.ok) throw new Error(`unreadable status record: ${decoded.detail}`);
     const list = history.get(decoded.value.id) ?? [];
     list.push(decoded.value);

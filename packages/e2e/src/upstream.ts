@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import { createServer, type Socket } from 'node:net';
 import { type CallHandler, echo, type ReceivedCall } from '@sluice/testkit';
 
 /**
@@ -11,12 +12,22 @@ import { type CallHandler, echo, type ReceivedCall } from '@sluice/testkit';
  * - /up/hang/…               answers after 2 s (past the slow route's timeout);
  * - /up/hold/{token}         waits until the test releases the token, then 200;
  * - /up/slow/{token}/{ms}    answers 200 after ms milliseconds;
- * - /up/bad/…                400 (a final answer).
+ * - /up/bad/…                400 (a final answer);
+ * - /up/reset/{token}/{n}    for the first n calls with this token, headers and half a body, then the socket is
+ *                            destroyed (a connection reset mid-response); then 200;
+ * - /up/lag/{token}/{n}      the first n calls with this token answer after 2 s (past the slow route's timeout),
+ *                            then at once;
+ * - /up/hold-fail/{token}/{n} waits until the test releases the token, then as /up/fail/{token}/{n}.
+ * A token shared by many requests shares its count: /up/fail/{token}/150 is a storm of 150 503s, whoever gets them.
+ * What each call was answered is kept per request (the Idempotency-Key the worker sends: the request id).
  */
 export class ScriptedUpstream {
   readonly #counts = new Map<string, number>();
   readonly #held = new Map<string, Array<() => void>>();
   readonly #released = new Set<string>();
+
+  /** What each request's calls were answered, in order: an HTTP status, or 'reset' for a destroyed socket. */
+  readonly answers = new Map<string, Array<number | 'reset'>>();
 
   /** While true, the target at /fragile answers every request 503 (the whole target is down). */
   fragileDown = false;
@@ -25,25 +36,47 @@ export class ScriptedUpstream {
     if (call.path.startsWith('/fragile')) return this.fragileDown ? answer(res, 503) : echo(call, res);
     const [, , behaviour, token = '', n = '0'] = call.path.split('?')[0]?.split('/') ?? [];
     const seen = this.#count(`${behaviour}/${token}`);
+    const log = (what: number | 'reset') => {
+      const id = String(call.headers['idempotency-key'] ?? '');
+      const list = this.answers.get(id) ?? [];
+      list.push(what);
+      this.answers.set(id, list);
+    };
+    const reply = (status: number, headers: Record<string, string> = {}, body = '') => {
+      log(status);
+      answer(res, status, headers, body);
+    };
+    const ok = () => {
+      log(200);
+      echo(call, res);
+    };
     switch (behaviour) {
       case 'ok':
-        return echo(call, res);
+        return ok();
       case 'fail':
-        return seen <= Number(n) ? answer(res, 503) : echo(call, res);
+        return seen <= Number(n) ? reply(503) : ok();
       case 'down':
-        return answer(res, 503);
+        return reply(503);
       case 'limited':
-        return seen === 1 ? answer(res, 429, { 'retry-after': '1' }) : echo(call, res);
+        return seen === 1 ? reply(429, { 'retry-after': '1' }) : ok();
       case 'hang':
-        return new Promise<void>((resolve) => setTimeout(resolve, 2_000)).then(() => echo(call, res));
+        return new Promise<void>((resolve) => setTimeout(resolve, 2_000)).then(ok);
       case 'slow':
-        return new Promise<void>((resolve) => setTimeout(resolve, Number(n))).then(() => echo(call, res));
+        return new Promise<void>((resolve) => setTimeout(resolve, Number(n))).then(ok);
       case 'hold':
-        return this.#hold(token).then(() => echo(call, res));
+        return this.#hold(token).then(ok);
       case 'bad':
-        return answer(res, 400, { 'content-type': 'application/json' }, '{"error":"bad input"}');
+        return reply(400, { 'content-type': 'application/json' }, '{"error":"bad input"}');
+      case 'reset':
+        if (seen > Number(n)) return ok();
+        log('reset');
+        return resetMidResponse(res);
+      case 'lag':
+        return seen <= Number(n) ? new Promise<void>((resolve) => setTimeout(resolve, 2_000)).then(ok) : ok();
+      case 'hold-fail':
+        return this.#hold(token).then(() => (seen <= Number(n) ? reply(503) : ok()));
       default:
-        return answer(res, 404);
+        return reply(404);
     }
   };
 
@@ -72,6 +105,51 @@ export class ScriptedUpstream {
 function answer(res: ServerResponse, status: number, headers: Record<string, string> = {}, body = ''): void {
   res.writeHead(status, headers);
   res.end(body);
+}
+
+/** Promises a body it never finishes: the client reads the headers, part of the body, and then a reset. */
+function resetMidResponse(res: ServerResponse): void {
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+  res.write('{"partial":', () => res.socket?.destroy());
+}
+
+/** A target that accepts connections, reads what is sent, and never writes a byte back. */
+export interface SilentServer {
+  url: string;
+  /** The request ids (Idempotency-Key headers) of every request it received, one entry per request. */
+  requestIds(): string[];
+  close(): Promise<void>;
+}
+
+export async function startSilentServer(): Promise<SilentServer> {
+  const sockets = new Set<Socket>();
+  const received: string[] = [];
+  const server = createServer((socket) => {
+    sockets.add(socket);
+    let head = '';
+    socket.on('data', (chunk: Buffer) => {
+      head += chunk.toString('latin1');
+      // One request per connection at most (it is never answered); its headers end at the first blank line.
+      const end = head.indexOf('\r\n\r\n');
+      if (end < 0) return;
+      const id = /^idempotency-key:\s*(\S+)/im.exec(head.slice(0, end))?.[1];
+      received.push(id ?? '');
+      head = head.slice(end + 4);
+    });
+    socket.on('error', () => {});
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const address = server.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    requestIds: () => [...received],
+    close: async () => {
+      for (const socket of sockets) socket.destroy();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
 }
 
 export function callsTo(calls: ReceivedCall[], prefix: string): ReceivedCall[] {
