@@ -20,6 +20,8 @@ describe('parseEnv with serviceEnv', () => {
       KAFKA_TOPIC_PREFIX: '',
       KAFKA_REPLICATION_FACTOR: 1,
       KAFKA_PROVISION_TOPICS: true,
+      KAFKA_PROBE_INTERVAL_MS: 2_000,
+      KAFKA_PROBE_TIMEOUT_MS: 3_000,
       HTTP_HOST: '0.0.0.0',
       HTTP_PORT: 8080,
       LOG_LEVEL: 'info',
@@ -31,6 +33,12 @@ describe('parseEnv with serviceEnv', () => {
       TRACES_EXPORT_DELAY_MS: 2_000,
       LOG_SAMPLE_EVERY: 100,
     });
+  });
+
+  it('refuses a broker probe more often than every 100 ms, naming the variable', () => {
+    expect(() =>
+      parseEnv(serviceEnv, { KAFKA_BROKERS: 'kafka-0:9092', KAFKA_PROBE_INTERVAL_MS: '10' }),
+    ).toThrow(/KAFKA_PROBE_INTERVAL_MS/);
   });
 
   it('splits KAFKA_BROKERS at commas and trims each address', () => {
