@@ -126,6 +126,7 @@ export class RedisStateStore implements StateStore {
       this.#subscriber,
       this.keys,
       (id) => this.#locate(id),
+      (batchId) => this.getBatch(batchId),
       onError,
     );
   }

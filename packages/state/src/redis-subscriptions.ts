@@ -10,6 +10,8 @@ interface Registration {
   channel: string | undefined;
   /** For an id listener: the latest status it knows, so that a status heard twice is told once. */
   last: StatusMessage | undefined;
+  /** For a batch listener: the latest status it knows of each request, for the same reason. */
+  readonly known: Map<string, StatusMessage>;
   closed: boolean;
 }
 
@@ -26,6 +28,7 @@ export class StatusSubscriptions {
   readonly #connection: Redis | Cluster;
   readonly #keys: RedisKeys;
   readonly #locate: (id: string) => Promise<StatusMessage | undefined>;
+  readonly #readBatch: (batchId: string) => Promise<StatusMessage[] | undefined>;
   readonly #onError: (error: unknown) => void;
   readonly #channels = new Map<string, Set<Registration>>();
   readonly #unplaced = new Set<Registration>();
@@ -35,11 +38,13 @@ export class StatusSubscriptions {
     connection: Redis | Cluster,
     keys: RedisKeys,
     locate: (id: string) => Promise<StatusMessage | undefined>,
+    readBatch: (batchId: string) => Promise<StatusMessage[] | undefined>,
     onError: (error: unknown) => void,
   ) {
     this.#connection = connection;
     this.#keys = keys;
     this.#locate = locate;
+    this.#readBatch = readBatch;
     this.#onError = onError;
     connection.on('message', (channel: string, message: string) =>
       this.#dispatch(this.#channels.get(channel), message),
@@ -58,6 +63,7 @@ export class StatusSubscriptions {
       listener,
       channel: undefined,
       last: undefined,
+      known: new Map(),
       closed: false,
     };
     if ('batchId' in target) this.#track(this.#join(this.#keys.channel(target.batchId), registration));
@@ -169,7 +175,11 @@ export class StatusSubscriptions {
     const { target } = registration;
     if ('batchId' in target) {
       // A redriven request's earlier batch is told of its later statuses too; batch listeners hear their own.
-      if (status.batchId === target.batchId) this.#call(registration, status);
+      if (status.batchId !== target.batchId) return;
+      const known = registration.known.get(status.id);
+      if (known !== undefined && !supersedes(status, known)) return;
+      registration.known.set(status.id, status);
+      this.#call(registration, status);
       return;
     }
     if (status.id !== target.id) return;
@@ -192,10 +202,30 @@ export class StatusSubscriptions {
     const channels = [...this.#channels.keys()];
     if (channels.length > 0) await this.#connection.subscribe(...channels);
     if (this.#unplaced.size > 0) await this.#connection.psubscribe(this.#keys.allChannels());
-    // Changes made while the connection was down reached nobody: id listeners read their request once more.
-    const byId = [...this.#unplaced, ...[...this.#channels.values()].flatMap((set) => [...set])].flatMap(
-      (registration) => ('id' in registration.target ? [{ registration, id: registration.target.id }] : []),
-    );
-    await Promise.all(byId.map(({ registration, id }) => this.#catchUp(registration, id)));
+    // Changes made while the connection was down reached nobody: every listener reads its request or its batch
+    // once more, and hears what it had not (a status it knows is not told again).
+    const registrations = [...this.#unplaced, ...[...this.#channels.values()].flatMap((set) => [...set])];
+    const byBatch = new Map<string, Registration[]>();
+    const catchUps: Array<Promise<void>> = [];
+    for (const registration of registrations) {
+      const { target } = registration;
+      if ('id' in target) {
+        catchUps.push(this.#catchUp(registration, target.id));
+        continue;
+      }
+      const listeners = byBatch.get(target.batchId) ?? [];
+      listeners.push(registration);
+      byBatch.set(target.batchId, listeners);
+    }
+    for (const [batchId, listeners] of byBatch) {
+      catchUps.push(
+        this.#readBatch(batchId).then((statuses) => {
+          for (const status of statuses ?? []) {
+            for (const registration of listeners) this.#deliver(registration, status);
+          }
+        }),
+      );
+    }
+    await Promise.all(catchUps);
   }
 }
