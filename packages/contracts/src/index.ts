@@ -1,6 +1,6 @@
 export { Codec, type Decoded, type EncodedRecord } from './codec.ts';
 export { currentSchemaVersion, recordHeaders, supportedSchemaVersions } from './headers.ts';
-export { isId, newId } from './ids.ts';
+export { derivedId, idCreatedAt, isId, newId } from './ids.ts';
 export * from './messages/index.ts';
 export {
   type CarriedHeaders,

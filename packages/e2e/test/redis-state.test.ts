@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { isTerminal } from '@sluice/contracts';
 import { type RedisServer, type ServiceProcess, startRedis, uniqueName, waitFor } from '@sluice/testkit';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { metricSum } from '../src/audit.ts';
 import { type Stack, startStack, statusHistory, tenantKeys } from '../src/harness.ts';
 import { ScriptedUpstream } from '../src/upstream.ts';
 
@@ -56,9 +57,24 @@ describe('Redis killed mid-run and restarted empty', () => {
     });
     expect(lookupDuringOutage.headers.get('retry-after')).toMatch(/^\d+$/);
     expect(await lookupDuringOutage.json()).toMatchObject({ type: 'urn:sluice:problem:state-unavailable' });
-    // An idempotent submission cannot be decided without the store: refused, not accepted twice later.
-    const idempotent = await submit(0, { 'idempotency-key': uniqueName('k') });
-    expect(idempotent.status).toBe(503);
+    // A keyed submission and the client's retry on the other replica: no store can arbitrate the key, so both
+    // are accepted under the id every replica derives from the key and content, and are one request downstream.
+    const key = uniqueName('k');
+    const keyedBody = JSON.stringify({ route: 'e2e', method: 'GET', path: `/slow/${randomUUID()}/50` });
+    const keyed = await Promise.all(
+      [0, 1].map(async (i) => {
+        const response = await fetch(`${replicas()[i]}/v1/requests`, {
+          method: 'POST',
+          headers: { ...headers, 'idempotency-key': key },
+          body: keyedBody,
+        });
+        expect(response.status, await response.clone().text()).toBe(202);
+        return ((await response.json()) as { id: string }).id;
+      }),
+    );
+    expect(keyed[0]).toBe(keyed[1]);
+    const keyedId = keyed[0] as string;
+    accepted.push(keyedId);
 
     await redis.restart();
     // Filled again from the status topic: every accepted request is found, on both replicas, and ends succeeded.
@@ -74,6 +90,17 @@ describe('Redis killed mid-run and restarted empty', () => {
       },
       { timeoutMs: 120_000, intervalMs: 1_000 },
     );
+    // Once the store is back it knows the key from the statuses that carry it: a later retry is the same request.
+    const retry = await fetch(`${replicas()[0]}/v1/requests`, {
+      method: 'POST',
+      headers: { ...headers, 'idempotency-key': key },
+      body: keyedBody,
+    });
+    expect([200, 202]).toContain(retry.status);
+    expect(((await retry.json()) as { id: string }).id).toBe(keyedId);
+    expect(
+      await metricSum(stack.services.ingress, 'sluice_idempotency_unarbitrated_total'),
+    ).toBeGreaterThanOrEqual(1);
     // Nothing inconsistent: exactly one terminal status per request on the topic, and both replicas' answers
     // are the topic's last word.
     const history = await statusHistory(stack);

@@ -1,8 +1,8 @@
 import { trace } from '@opentelemetry/api';
 import { type Priority, progressRecord, requestRecord, statusRecord } from '@sluice/contracts';
 import type { Producer, ProducerRecord } from '@sluice/kafka';
-import type { IdempotencyScope, StateStore } from '@sluice/state';
-import type { PlannedBatch } from './plan.ts';
+import { type IdempotencyScope, type StateStore, StateUnavailableError } from '@sluice/state';
+import { type PlannedBatch, withDerivedIds } from './plan.ts';
 import { HttpProblem } from './problems.ts';
 
 export interface EnqueueTopics {
@@ -39,17 +39,24 @@ export class Enqueuer {
   readonly #pending = new Map<string, Promise<void>>();
 
   readonly #onStoreError: (error: unknown) => void;
+  readonly #onUnarbitrated: () => void;
 
   constructor(
     producer: Producer,
     store: StateStore,
     topics: EnqueueTopics,
-    onStoreError: (error: unknown) => void = () => {},
+    hooks: {
+      /** The store failed to take or answer something; the request goes on. */
+      onStoreError?: (error: unknown) => void;
+      /** A keyed submission was accepted under derived ids because the store could not claim its key. */
+      onUnarbitrated?: () => void;
+    } = {},
   ) {
     this.#producer = producer;
     this.#store = store;
     this.#topics = topics;
-    this.#onStoreError = onStoreError;
+    this.#onStoreError = hooks.onStoreError ?? (() => {});
+    this.#onUnarbitrated = hooks.onUnarbitrated ?? (() => {});
   }
 
   /** Enqueues a planned batch, or finds the original of a repeated idempotency key (the batch's own). */
@@ -74,7 +81,15 @@ export class Enqueuer {
       // The claim may have been made and only its answer lost: give it back (only this id's claim is released),
       // so that the client's retry is not answered with an id that was never enqueued.
       await this.#store.releaseIdempotencyKey(scope, batch.batchId).catch(() => {});
-      throw error;
+      if (!(error instanceof StateUnavailableError)) throw error;
+      // The shared store cannot arbitrate the key: accept anyway, under ids every replica derives alike from the
+      // key and content, so that the client's retries meanwhile carry the same ids and are de-duplicated
+      // downstream by request id.
+      this.#onStoreError(error);
+      this.#onUnarbitrated();
+      const derived = withDerivedIds(batch, idempotency);
+      await this.#produce(derived);
+      return { kind: 'accepted', batch: derived };
     }
     if (claim.outcome === 'conflict') {
       throw new HttpProblem('idempotency-conflict', {

@@ -1,4 +1,4 @@
-import { isId, isTerminal, publicStatus, type StatusMessage } from '@sluice/contracts';
+import { idCreatedAt, isId, isTerminal, publicStatus, type StatusMessage } from '@sluice/contracts';
 import type { StateStore } from '@sluice/state';
 import type { BatchStatusDocument, RequestStatusDocument } from './api-schemas.ts';
 
@@ -107,8 +107,9 @@ export class Lookups {
 
   #recent(id: string): boolean {
     if (!isId(id)) return false;
-    const createdAt = Number.parseInt(id.replaceAll('-', '').slice(0, 12), 16);
-    return (this.#options.now ?? Date.now)() - createdAt < 60_000;
+    const createdAt = idCreatedAt(id);
+    // A derived id (see withDerivedIds) does not say when it was made: it may be recent.
+    return createdAt === undefined || (this.#options.now ?? Date.now)() - createdAt < 60_000;
   }
 
   async #catchUp(): Promise<void> {

@@ -66,6 +66,7 @@ runMain('ingress', async () => {
     (error) => ctx.logger.warn({ err: error }, 'sampling queue lag failed'),
   );
   const held = new AbortController();
+  const metrics = new IngressMetrics(ctx.telemetry.meter);
   const enqueuer = new Enqueuer(
     producer,
     store,
@@ -78,7 +79,11 @@ runMain('ingress', async () => {
       status: ctx.topic('status'),
       results: ctx.topic('results'),
     },
-    (error) => ctx.logger.warn({ err: error }, 'the state store did not take new statuses; the feed will'),
+    {
+      onStoreError: (error) =>
+        ctx.logger.warn({ err: error }, 'the state store did not answer; the request goes on'),
+      onUnarbitrated: () => metrics.noteUnarbitrated(),
+    },
   );
   const app = createApp({
     readiness: ctx.readiness,
@@ -107,7 +112,7 @@ runMain('ingress', async () => {
     }),
     queue,
     shutdownSignal: held.signal,
-    metrics: new IngressMetrics(ctx.telemetry.meter),
+    metrics,
     tracer: ctx.telemetry.tracer,
     metricsHandler: (req, res) => ctx.telemetry.metricsHandler(req, res),
     onUnexpectedError: (error) => ctx.logger.error({ err: error }, 'unexpected error answering a request'),

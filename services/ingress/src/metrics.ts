@@ -15,6 +15,7 @@ export class IngressMetrics {
   readonly #accepted: Counter;
   readonly #rejected: Counter;
   readonly #batchSize: Histogram;
+  readonly #unarbitrated: Counter;
 
   constructor(meter: Meter) {
     const advice = { explicitBucketBoundaries: latencyBucketsSeconds };
@@ -41,6 +42,15 @@ export class IngressMetrics {
       unit: '{request}',
       description: 'Submissions refused with a problem document, by status code and route.',
     });
+    this.#unarbitrated = meter.createCounter('sluice.idempotency.unarbitrated', {
+      unit: '{submission}',
+      description:
+        'Submissions with an idempotency key accepted under derived ids because the state store could not claim the key.',
+    });
+  }
+
+  noteUnarbitrated(): void {
+    this.#unarbitrated.add(1);
   }
 
   /** Express middleware: measures every request when its answer is finished. */

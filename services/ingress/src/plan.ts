@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import {
   type AcceptedMessage,
   type Callback,
+  derivedId,
   newId,
   type Payload,
   type RequestMessage,
@@ -213,6 +214,28 @@ export function planBatch(input: {
       ...(input.callback !== undefined ? { callback: input.callback } : {}),
     },
   };
+}
+
+/**
+ * The batch with ids derived from its tenant, idempotency key and content instead of random ones. The ingress
+ * enqueues this when the shared store cannot arbitrate the key (Redis unreachable): a client's retries, on any
+ * replica, then carry the same ids, and the pipeline's de-duplication by request id (the aggregator keeps one
+ * result per request and one announcement per batch, the upstream gets the same `Idempotency-Key`) stands in for
+ * the store's claim.
+ */
+export function withDerivedIds(
+  batch: PlannedBatch,
+  idempotency: { key: string; fingerprint: string },
+): PlannedBatch {
+  const batchId = derivedId(['idempotency', batch.accepted.tenant, idempotency.key, idempotency.fingerprint]);
+  const ids = batch.requests.map((_, index) =>
+    batch.single ? batchId : derivedId([batchId, String(index)]),
+  );
+  const requests = batch.requests.map(({ message, status }, index) => {
+    const id = ids[index] ?? batchId;
+    return { message: { ...message, id, batchId }, status: { ...status, id, batchId } };
+  });
+  return { ...batch, batchId, requests, accepted: { ...batch.accepted, batchId, ids } };
 }
 
 /** The content hash behind idempotency: same key and same fingerprint is the same request. */

@@ -1,7 +1,7 @@
-import type { RequestMessage, StatusMessage } from '@sluice/contracts';
+import { isId, type RequestMessage, type StatusMessage } from '@sluice/contracts';
 import { parseGatewayConfig } from '@sluice/gateway-config';
 import { describe, expect, it } from 'vitest';
-import { canonicalJson, fingerprint, planBatch } from '../src/plan.ts';
+import { canonicalJson, fingerprint, planBatch, withDerivedIds } from '../src/plan.ts';
 import { preferredWaitSeconds } from '../src/prefer.ts';
 import { HttpProblem } from '../src/problems.ts';
 import { estimate, nextDrainRate, pollAfterSeconds, QueueStats, sampleOf } from '../src/queue-stats.ts';
@@ -104,6 +104,52 @@ describe('planBatch', () => {
     expect(() =>
       planBatch({ config, tenant: 'acme', items: [item({ deadlineMs: 90_000_000 })], single: true, now: 0 }),
     ).toThrow(/deadlineMs must not exceed/);
+  });
+});
+
+describe('withDerivedIds', () => {
+  const { config } = parseGatewayConfig(gatewayYaml);
+  const plan = (single: boolean, tenant = 'acme', count = single ? 1 : 3) =>
+    planBatch({
+      config,
+      tenant,
+      items: Array.from({ length: count }, (_, i) => ({
+        submitted: { route: 'echo', method: 'POST' as const, path: `/a/${i}` },
+        jsonBody: false,
+      })),
+      single,
+      now: 1_000,
+    });
+  const key = { key: 'order-7', fingerprint: 'f'.repeat(64) };
+
+  it('gives every replica the same ids for one tenant, key and content, and other ids for any other', () => {
+    const [a, b] = [withDerivedIds(plan(false), key), withDerivedIds(plan(false), key)];
+    expect(a.batchId).toBe(b.batchId);
+    expect(a.accepted.ids).toEqual(b.accepted.ids);
+    expect(new Set(a.accepted.ids).size).toBe(3);
+    expect(isId(a.batchId)).toBe(true);
+    const others = [
+      withDerivedIds(plan(false, 'globex'), key).batchId,
+      withDerivedIds(plan(false), { ...key, key: 'order-8' }).batchId,
+      withDerivedIds(plan(false), { ...key, fingerprint: 'e'.repeat(64) }).batchId,
+    ];
+    expect(new Set([a.batchId, ...others]).size).toBe(4);
+  });
+
+  it('rewrites every place an id lives: records, statuses, the announcement; a single request is its batch', () => {
+    const derived = withDerivedIds(plan(false), key);
+    derived.requests.forEach(({ message, status }, i) => {
+      expect(message).toMatchObject({
+        id: derived.accepted.ids[i],
+        batchId: derived.batchId,
+        path: `/a/${i}`,
+      });
+      expect(status).toMatchObject({ id: message.id, batchId: derived.batchId, status: 'queued' });
+    });
+    expect(derived.accepted.batchId).toBe(derived.batchId);
+    const single = withDerivedIds(plan(true), key);
+    expect(single.requests[0]?.message.id).toBe(single.batchId);
+    expect(single.accepted.ids).toEqual([single.batchId]);
   });
 });
 
