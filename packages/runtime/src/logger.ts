@@ -21,21 +21,32 @@ export function createLogger(
         return span === undefined ? {} : { trace_id: span.traceId, span_id: span.spanId };
       },
       redact: {
-        paths: [
-          '*.authorization',
-          '*.headers.authorization',
-          '*.apiKey',
-          '*.secret',
-          '*.webhookSecret',
-          '*.password',
-          '*.body',
-          '*.bodyBase64',
-          '*.*.authorization',
-          '*.*.headers.authorization',
-        ],
+        // Credentials by name wherever they sit up to three levels down (a header map, an error's request...).
+        paths: [...credentialPaths(), '*.body', '*.bodyBase64', '*.*.body'],
         censor: '[redacted]',
       },
     },
     destination,
   );
+}
+
+/** Field names that carry a credential: the Sluice key, other schemes' keys, cookies, secrets. */
+const credentialNames = [
+  'authorization',
+  'proxy-authorization',
+  'x-api-key',
+  'cookie',
+  'set-cookie',
+  'apiKey',
+  'secret',
+  'webhookSecret',
+  'password',
+];
+
+function credentialPaths(): string[] {
+  // pino's redact paths take one wildcard per level; bracket notation admits names with a dash.
+  return credentialNames.flatMap((name) => {
+    const key = `["${name}"]`;
+    return [key, `*${key}`, `*.*${key}`, `*.*.*${key}`];
+  });
 }

@@ -57,4 +57,22 @@ describe('logs', () => {
       expect(text).not.toContain(secret);
     expect(text).toContain('[redacted]');
   });
+
+  it('redact credentials of other schemes too, at the top level and nested, and keep the rest', () => {
+    const { lines, logger } = capture();
+    logger.info(
+      {
+        authorization: 'Bearer sk_top',
+        headers: { 'x-api-key': 'key_nested', cookie: 'sid=cookie_val', 'content-type': 'application/json' },
+        upstream: {
+          response: { headers: { 'set-cookie': 'sid=set_val', 'proxy-authorization': 'Basic prx' } },
+        },
+      },
+      'careless',
+    );
+    const text = JSON.stringify(lines[0]);
+    for (const secret of ['sk_top', 'key_nested', 'cookie_val', 'set_val', 'prx'])
+      expect(text).not.toContain(secret);
+    expect(lines[0]).toMatchObject({ headers: { 'content-type': 'application/json' } });
+  });
 });

@@ -1,7 +1,14 @@
 import { Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { RouteConfig } from '@sluice/gateway-config';
-import { hopByHopHeaders, reportOf, type Target, UpstreamState } from '@sluice/upstream';
+import {
+  hopByHopHeaders,
+  reportOf,
+  type Target,
+  UpstreamPathError,
+  UpstreamState,
+  upstreamUrl,
+} from '@sluice/upstream';
 import type { NextFunction, Request, Response } from 'express';
 import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
 import { HttpProblem, sendProblem } from './problems.ts';
@@ -48,6 +55,21 @@ export class DirectProxy {
     maxBodyBytes: number,
   ): void {
     const direct = this.#route(name, route);
+    // The same path rules as a queued route's: no "..", "." or encoded slashes that could climb out of the
+    // route's base path on an upstream that normalises paths.
+    const [path = ''] = req.originalUrl.split('?');
+    try {
+      upstreamUrl('http://upstream.invalid', path.slice(`/r/${name}`.length) || '/');
+    } catch (error) {
+      if (!(error instanceof UpstreamPathError)) throw error;
+      next(
+        new HttpProblem('validation', {
+          detail: error.message,
+          errors: [{ path: 'path', message: error.message }],
+        }),
+      );
+      return;
+    }
     const declared = Number(req.headers['content-length'] ?? '0');
     if (declared > maxBodyBytes) {
       next(new HttpProblem('too-large', { detail: `the body exceeds ${maxBodyBytes} bytes` }));

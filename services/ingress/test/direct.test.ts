@@ -122,6 +122,41 @@ describe('direct mode', () => {
     expect(slow.headers.get('content-type')).toContain('application/problem+json');
   });
 
+  it('refuses paths that could climb out of the route, before any upstream call, and passes plain ones', async () => {
+    // Sent as written: fetch would resolve the dot segments itself.
+    const get = (path: string) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const req = httpRequest(`${ingress.url}${path}`, {
+          headers: { authorization: `Bearer ${keys.acme}` },
+        });
+        req.path = path;
+        req.on('response', (res) => {
+          let body = '';
+          res.on('data', (chunk: Buffer) => {
+            body += chunk.toString();
+          });
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    const before = upstream.calls.length;
+    for (const path of [
+      '/r/live/../admin',
+      '/r/live/%2e%2e/admin',
+      '/r/live/a/%2F/b',
+      '/r/live//evil.example/x',
+    ]) {
+      const answer = await get(path);
+      expect(answer.status, path).toBe(400);
+      expect(JSON.parse(answer.body)).toMatchObject({ type: 'urn:sluice:problem:validation' });
+    }
+    expect(upstream.calls.length).toBe(before);
+    const plain = await get('/r/live/orders/%C3%A9t%C3%A9?x=1');
+    expect(plain.status).toBe(200);
+    expect(JSON.parse(plain.body)).toMatchObject({ path: '/base/orders/%C3%A9t%C3%A9?x=1' });
+  });
+
   it('refuses a body over the limit, declared or streamed', async () => {
     const declared = await fetch(`${ingress.url}/r/dead/x`, {
       method: 'POST',
