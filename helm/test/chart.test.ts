@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { ScaledObject } from '@kubernetes-models/keda/keda.sh/v1alpha1';
+import { ScaledObject, TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
 import { parseGatewayConfig } from '@sluice/gateway-config';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
@@ -31,12 +31,18 @@ const models: Record<string, new (data: never) => { validate(): void }> = {
   'autoscaling/v2/HorizontalPodAutoscaler': HorizontalPodAutoscaler,
   'batch/v1/Job': Job,
   'keda.sh/v1alpha1/ScaledObject': ScaledObject,
+  'keda.sh/v1alpha1/TriggerAuthentication': TriggerAuthentication,
   'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
 };
 
+/** The rendered documents; YAML that a strict parser refuses (a key twice, for one) fails the test. */
 function manifests(text: string): Manifest[] {
-  return parseAllDocuments(text)
-    .map((doc) => doc.toJS() as Manifest | null)
+  return parseAllDocuments(text, { uniqueKeys: true })
+    .map((doc) => {
+      if (doc.errors.length > 0)
+        throw new Error(`invalid YAML rendered: ${doc.errors.map((e) => e.message).join('; ')}`);
+      return doc.toJS() as Manifest | null;
+    })
     .filter((doc): doc is Manifest => doc !== null);
 }
 
@@ -190,6 +196,94 @@ describe('the Helm chart', () => {
     expect(config.routes.orders?.upstream.locality).toBe(true);
     expect(config.routes.orders?.upstream.targets.map((t) => t.region)).toContain('eu-west-1');
     void stringify;
+  });
+
+  it('gives a second region its own labels and nodes from `region` alone, each label once', () => {
+    const list = manifests(
+      render('sluice-us-east-1', [
+        '-f',
+        join(chartDir, 'values-multi-region.yaml'),
+        '--set',
+        'region=us-east-1',
+      ]),
+    );
+    for (const deployment of byKind(list, 'Deployment')) {
+      const template = (
+        deployment.spec as {
+          template: {
+            metadata: { labels: Record<string, string> };
+            spec: { nodeSelector: Record<string, string> };
+          };
+        }
+      ).template;
+      expect(template.metadata.labels['sluice.dev/region']).toBe('us-east-1');
+      expect(template.spec.nodeSelector['topology.kubernetes.io/region']).toBe('us-east-1');
+    }
+    const plain = manifests(render('sluice', []));
+    const [first] = byKind(plain, 'Deployment');
+    const pod = (first?.spec as { template: { spec: Record<string, unknown> } } | undefined)?.template.spec;
+    expect(pod).toBeDefined();
+    expect(pod?.nodeSelector).toBeUndefined();
+  });
+
+  it('lets the provisioning Job and the KEDA scaler log in with SASL, and gives the Job its config before it runs', () => {
+    const list = manifests(
+      render('sluice', [
+        '--api-versions',
+        'keda.sh/v1alpha1',
+        '--set',
+        'kafka.sasl.enabled=true',
+        '--set',
+        'kafka.sasl.username=sluice',
+        '--set',
+        'kafka.sasl.existingSecret=kafka-login',
+        '--set',
+        'kafka.tls.enabled=true',
+      ]),
+    );
+    validateAll(list);
+    type Hooked = Manifest & { metadata: { annotations?: Record<string, string> } };
+    const job = byKind(list, 'Job')[0] as Hooked & {
+      spec: {
+        template: {
+          spec: {
+            containers: Array<{ env: Array<{ name: string; value?: string; valueFrom?: unknown }> }>;
+            volumes: Array<{ configMap?: { name: string } }>;
+          };
+        };
+      };
+    };
+    const env = job.spec.template.spec.containers[0]?.env ?? [];
+    expect(env.find((e) => e.name === 'KAFKA_SASL_MECHANISM')?.value).toBe('scram-sha-512');
+    expect(env.find((e) => e.name === 'KAFKA_SASL_USERNAME')?.value).toBe('sluice');
+    expect(env.find((e) => e.name === 'KAFKA_SASL_PASSWORD')?.valueFrom).toEqual({
+      secretKeyRef: { name: 'kafka-login', key: 'password' },
+    });
+    expect(env.find((e) => e.name === 'KAFKA_TLS')?.value).toBe('true');
+    // Pre-install hooks run before the release's ordinary objects: the Job's ConfigMap is a hook, created first.
+    const mounted = job.spec.template.spec.volumes.find((v) => v.configMap)?.configMap?.name;
+    const configMap = byKind(list, 'ConfigMap').find((c) => c.metadata.name === mounted) as Hooked;
+    expect(configMap.metadata.annotations?.['helm.sh/hook']).toBe(job.metadata.annotations?.['helm.sh/hook']);
+    expect(Number(configMap.metadata.annotations?.['helm.sh/hook-weight'])).toBeLessThan(
+      Number(job.metadata.annotations?.['helm.sh/hook-weight']),
+    );
+    const auth = byKind(list, 'TriggerAuthentication') as Array<
+      Manifest & { spec: { secretTargetRef: Array<{ parameter: string; name: string }> } }
+    >;
+    expect(auth.map((a) => a.metadata.name)).toEqual(['sluice-kafka']);
+    expect(auth[0]?.spec.secretTargetRef).toEqual([
+      { parameter: 'password', name: 'kafka-login', key: 'password' },
+    ]);
+    for (const scaled of byKind(list, 'ScaledObject')) {
+      for (const trigger of (
+        scaled.spec as {
+          triggers: Array<{ metadata: Record<string, string>; authenticationRef?: { name: string } }>;
+        }
+      ).triggers) {
+        expect(trigger.metadata).toMatchObject({ sasl: 'scram_sha512', tls: 'enable' });
+        expect(trigger.authenticationRef?.name).toBe('sluice-kafka');
+      }
+    }
   });
 
   it('deploys its own Redis only when asked to', () => {

@@ -51,33 +51,38 @@ true
 {{- end -}}
 {{- end -}}
 
-{{/* Environment every service reads (packages/config): Kafka, identity, telemetry, the gateway files. */}}
-{{- define "sluice.env" -}}
+{{/* How to reach Kafka (packages/config): the services and the topic-provisioning Job alike. */}}
+{{- define "sluice.kafkaEnv" -}}
 - name: KAFKA_BROKERS
-  value: {{ required "kafka.bootstrapServers is required" .root.Values.kafka.bootstrapServers | quote }}
+  value: {{ required "kafka.bootstrapServers is required" .Values.kafka.bootstrapServers | quote }}
 - name: KAFKA_CLIENT
-  value: {{ .root.Values.kafka.client | quote }}
+  value: {{ .Values.kafka.client | quote }}
 - name: KAFKA_TOPIC_PREFIX
-  value: {{ .root.Values.kafka.topicPrefix | quote }}
+  value: {{ .Values.kafka.topicPrefix | quote }}
 - name: KAFKA_REPLICATION_FACTOR
-  value: {{ .root.Values.kafka.replicationFactor | quote }}
+  value: {{ .Values.kafka.replicationFactor | quote }}
 - name: KAFKA_TOPIC_PARTITIONS
-  value: {{ .root.Values.kafka.partitions | quote }}
+  value: {{ .Values.kafka.partitions | quote }}
 - name: KAFKA_PROVISION_TOPICS
-  value: {{ not .root.Values.kafka.provisioningJob.enabled | quote }}
+  value: {{ not .Values.kafka.provisioningJob.enabled | quote }}
 - name: KAFKA_TLS
-  value: {{ .root.Values.kafka.tls.enabled | quote }}
-{{- if .root.Values.kafka.sasl.enabled }}
+  value: {{ .Values.kafka.tls.enabled | quote }}
+{{- if .Values.kafka.sasl.enabled }}
 - name: KAFKA_SASL_MECHANISM
-  value: {{ .root.Values.kafka.sasl.mechanism | quote }}
+  value: {{ .Values.kafka.sasl.mechanism | quote }}
 - name: KAFKA_SASL_USERNAME
-  value: {{ .root.Values.kafka.sasl.username | quote }}
+  value: {{ .Values.kafka.sasl.username | quote }}
 - name: KAFKA_SASL_PASSWORD
   valueFrom:
     secretKeyRef:
-      name: {{ required "kafka.sasl.existingSecret is required with SASL" .root.Values.kafka.sasl.existingSecret }}
-      key: {{ .root.Values.kafka.sasl.passwordKey }}
+      name: {{ required "kafka.sasl.existingSecret is required with SASL" .Values.kafka.sasl.existingSecret }}
+      key: {{ .Values.kafka.sasl.passwordKey }}
 {{- end }}
+{{- end -}}
+
+{{/* Environment every service reads (packages/config): Kafka, identity, telemetry, the gateway files. */}}
+{{- define "sluice.env" -}}
+{{ include "sluice.kafkaEnv" .root }}
 - name: HTTP_PORT
   value: "8080"
 - name: REGION
@@ -120,4 +125,14 @@ true
 
 {{- define "sluice.secretName" -}}
 {{- default (printf "%s-gateway-secrets" .Release.Name) .Values.gateway.existingSecret -}}
+{{- end -}}
+
+{{/* KEDA's name of the SASL mechanism the services use (KAFKA_SASL_MECHANISM). */}}
+{{- define "sluice.kedaSasl" -}}
+{{- $m := .Values.kafka.sasl.mechanism -}}
+{{- if eq $m "plain" -}}plaintext
+{{- else if eq $m "scram-sha-256" -}}scram_sha256
+{{- else if eq $m "scram-sha-512" -}}scram_sha512
+{{- else -}}{{ fail (printf "kafka.sasl.mechanism %q has no KEDA equivalent" $m) }}
+{{- end -}}
 {{- end -}}
