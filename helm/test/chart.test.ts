@@ -286,6 +286,44 @@ describe('the Helm chart', () => {
     }
   });
 
+  it('takes Redis from a Secret of yours, or a Redis Cluster with its credentials, never a password in the clear', () => {
+    const envOf = (args: string[]) => {
+      const list = manifests(render('sluice', ['--set', 'state.store=redis', ...args]));
+      validateAll(list);
+      const ingress = byKind(list, 'Deployment').find(
+        (d) => d.metadata.name === 'sluice-ingress',
+      ) as Manifest;
+      return (
+        (
+          ingress.spec as {
+            template: {
+              spec: {
+                containers: Array<{ env: Array<{ name: string; value?: string; valueFrom?: unknown }> }>;
+              };
+            };
+          }
+        ).template.spec.containers[0]?.env ?? []
+      ).filter((e) => e.name.startsWith('REDIS_'));
+    };
+    expect(envOf(['--set', 'state.redis.existingSecret=redis-login'])).toEqual([
+      { name: 'REDIS_URL', valueFrom: { secretKeyRef: { name: 'redis-login', key: 'url' } } },
+    ]);
+    expect(
+      envOf([
+        '--set',
+        'state.redis.clusterNodes={r-0:6379,r-1:6379}',
+        '--set',
+        'state.redis.tls=true',
+        '--set',
+        'state.redis.existingSecret=redis-login',
+      ]),
+    ).toEqual([
+      { name: 'REDIS_CLUSTER_NODES', value: 'r-0:6379,r-1:6379' },
+      { name: 'REDIS_TLS', value: 'true' },
+      { name: 'REDIS_PASSWORD', valueFrom: { secretKeyRef: { name: 'redis-login', key: 'password' } } },
+    ]);
+  });
+
   it('deploys its own Redis only when asked to', () => {
     const deployed = manifests(
       render('sluice', ['--set', 'state.store=redis', '--set', 'state.redis.deploy=true']),
@@ -302,6 +340,6 @@ describe('the Helm chart', () => {
       'state.store=redis',
     ]);
     expect(external.code).not.toBe(0);
-    expect(external.stderr).toContain('state.redis.url is required');
+    expect(external.stderr).toContain('state.redis.url, clusterNodes or existingSecret is required');
   });
 });

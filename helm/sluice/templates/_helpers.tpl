@@ -104,8 +104,7 @@ true
 - name: STATE_STORE
   value: {{ .root.Values.state.store | quote }}
 {{- if eq .root.Values.state.store "redis" }}
-- name: REDIS_URL
-  value: {{ include "sluice.redisUrl" .root | quote }}
+{{ include "sluice.redisEnv" .root }}
 {{- end }}
 {{- if .root.Values.observability.otlpEndpoint }}
 - name: OTEL_EXPORTER_OTLP_ENDPOINT
@@ -115,11 +114,40 @@ true
   value: {{ .root.Values.observability.traceSampleRatio | quote }}
 {{- end -}}
 
-{{- define "sluice.redisUrl" -}}
-{{- if .Values.state.redis.deploy -}}
-{{- printf "redis://%s-redis:6379" .Release.Name -}}
+{{/* Where the ingress finds Redis: the chart's own, a cluster, a Secret of yours, or a url in the values. */}}
+{{- define "sluice.redisEnv" -}}
+{{- $r := .Values.state.redis -}}
+{{- if $r.deploy -}}
+- name: REDIS_URL
+  value: {{ printf "redis://%s-redis:6379" .Release.Name | quote }}
+{{- else if $r.clusterNodes -}}
+- name: REDIS_CLUSTER_NODES
+  value: {{ join "," $r.clusterNodes | quote }}
+- name: REDIS_TLS
+  value: {{ $r.tls | quote }}
+{{- if $r.existingSecret }}
+{{- if $r.usernameKey }}
+- name: REDIS_USERNAME
+  valueFrom:
+    secretKeyRef:
+      name: {{ $r.existingSecret }}
+      key: {{ $r.usernameKey }}
+{{- end }}
+- name: REDIS_PASSWORD
+  valueFrom:
+    secretKeyRef:
+      name: {{ $r.existingSecret }}
+      key: {{ $r.passwordKey }}
+{{- end }}
+{{- else if $r.existingSecret -}}
+- name: REDIS_URL
+  valueFrom:
+    secretKeyRef:
+      name: {{ $r.existingSecret }}
+      key: {{ $r.urlKey }}
 {{- else -}}
-{{- required "state.redis.url is required when state.store is redis and the chart does not deploy Redis" .Values.state.redis.url -}}
+- name: REDIS_URL
+  value: {{ required "state.redis.url, clusterNodes or existingSecret is required when state.store is redis and the chart does not deploy Redis" $r.url | quote }}
 {{- end -}}
 {{- end -}}
 

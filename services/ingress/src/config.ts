@@ -1,4 +1,4 @@
-import { ConfigError, envInt, gatewayEnv, parseEnv, serviceEnv, z } from '@sluice/config';
+import { ConfigError, envBoolean, envInt, gatewayEnv, parseEnv, serviceEnv, z } from '@sluice/config';
 
 const shape = {
   ...serviceEnv,
@@ -21,6 +21,10 @@ const shape = {
     .transform((value) => value.split(',').map((node) => node.trim()))
     .pipe(z.array(z.string().regex(/^[^\s:]+:\d+$/, 'expected host:port[,host:port...]')).min(1))
     .optional(),
+  /** Credentials and TLS for the nodes of REDIS_CLUSTER_NODES (REDIS_URL carries its own). */
+  REDIS_USERNAME: z.string().min(1).optional(),
+  REDIS_PASSWORD: z.string().min(1).optional(),
+  REDIS_TLS: envBoolean(false),
   /** Prefix of every Redis key, to share one Redis between deployments. */
   REDIS_KEY_PREFIX: z
     .string()
@@ -46,6 +50,14 @@ export function loadConfig(env: NodeJS.ProcessEnv) {
     (config.REDIS_URL === undefined) === (config.REDIS_CLUSTER_NODES === undefined)
   ) {
     throw new ConfigError(['STATE_STORE=redis needs exactly one of REDIS_URL and REDIS_CLUSTER_NODES']);
+  }
+  if (
+    config.REDIS_URL !== undefined &&
+    (config.REDIS_USERNAME ?? config.REDIS_PASSWORD ?? config.REDIS_TLS)
+  ) {
+    throw new ConfigError([
+      'REDIS_USERNAME, REDIS_PASSWORD and REDIS_TLS are for REDIS_CLUSTER_NODES; put them in REDIS_URL (rediss://user:password@host:port)',
+    ]);
   }
   return config;
 }

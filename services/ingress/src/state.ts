@@ -47,6 +47,9 @@ export function openState(env: Config, onError: (error: unknown) => void): Ingre
           }),
         }
       : {}),
+    ...(env.REDIS_USERNAME !== undefined ? { username: env.REDIS_USERNAME } : {}),
+    ...(env.REDIS_PASSWORD !== undefined ? { password: env.REDIS_PASSWORD } : {}),
+    tls: env.REDIS_TLS,
     keyPrefix: env.REDIS_KEY_PREFIX,
     retentionMs: env.STATUS_RETENTION_MS,
     onError,

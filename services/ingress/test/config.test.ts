@@ -50,5 +50,14 @@ describe('ingress configuration', () => {
       loadConfig({ ...required, STATE_STORE: 'redis', REDIS_URL: 'redis://r', REDIS_CLUSTER_NODES: 'r:1' }),
     ).toThrow(/exactly one/);
     expect(() => loadConfig({ ...required, REDIS_URL: 'http://r:6379' })).toThrow(/REDIS_URL/);
+    const cluster = { ...required, STATE_STORE: 'redis', REDIS_CLUSTER_NODES: 'r1:7000' };
+    expect(
+      loadConfig({ ...cluster, REDIS_USERNAME: 'sluice', REDIS_PASSWORD: 'pw', REDIS_TLS: 'true' }),
+    ).toMatchObject({ REDIS_USERNAME: 'sluice', REDIS_PASSWORD: 'pw', REDIS_TLS: true });
+    expect(loadConfig(cluster).REDIS_TLS).toBe(false);
+    // A URL carries its own credentials: a separate password beside it would be ignored, so it is refused.
+    expect(() =>
+      loadConfig({ ...required, STATE_STORE: 'redis', REDIS_URL: 'redis://r:6379', REDIS_PASSWORD: 'pw' }),
+    ).toThrow(/REDIS_CLUSTER_NODES; put them in REDIS_URL/);
   });
 });
