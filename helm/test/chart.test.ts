@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ScaledObject, TriggerAuthentication } from '@kubernetes-models/keda/keda.sh/v1alpha1';
 import { ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { groupName, laneTopics, topicName } from '@sluice/contracts';
 import { parseGatewayConfig } from '@sluice/gateway-config';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
 import { HorizontalPodAutoscaler } from 'kubernetes-models/autoscaling/v2';
@@ -162,6 +163,41 @@ describe('the Helm chart', () => {
       'sluice.requests.low.v1',
       'sluice.requests.v1',
     ]);
+  });
+
+  it('scales on the topics and groups the code declares (packages/contracts), with the deployment prefix', () => {
+    const prefix = 'prod.';
+    const list = manifests(
+      render('sluice', ['--api-versions', 'keda.sh/v1alpha1', '--set', `kafka.topicPrefix=${prefix}`]),
+    );
+    const watched = Object.fromEntries(
+      byKind(list, 'ScaledObject').map((object) => {
+        const triggers = (object.spec as { triggers: Array<{ metadata: Record<string, string> }> }).triggers;
+        return [
+          object.metadata.name,
+          {
+            topics: triggers.map((t) => t.metadata.topic).sort(),
+            groups: [...new Set(triggers.map((t) => t.metadata.consumerGroup))],
+          },
+        ];
+      }),
+    );
+    expect(watched).toEqual({
+      'sluice-batch-worker': {
+        topics: Object.values(laneTopics)
+          .map((id) => topicName(id, prefix))
+          .sort(),
+        groups: [groupName('batchWorker', prefix)],
+      },
+      'sluice-aggregator': {
+        topics: [topicName('results', prefix)],
+        groups: [groupName('aggregator', prefix)],
+      },
+      'sluice-delivery': {
+        topics: [topicName('completions', prefix)],
+        groups: [groupName('delivery', prefix)],
+      },
+    });
   });
 
   it('rejects unknown keys through values.schema.json', () => {
