@@ -10,7 +10,7 @@ import type { Enqueuer } from './enqueue.ts';
 import type { ActiveGateway } from './gateway.ts';
 import { batchDocument, type Lookups, statusDocument } from './lookups.ts';
 import { type IngressMetrics, routeTemplate, type SubmissionNote } from './metrics.ts';
-import { openApiDocument } from './openapi.ts';
+import { documentedMethods, openApiDocument } from './openapi.ts';
 import { routeFor } from './plan.ts';
 import { preferredWaitSeconds } from './prefer.ts';
 import { HttpProblem, problemHandler, sendProblem } from './problems.ts';
@@ -234,6 +234,16 @@ export function createApp(deps: AppDeps): Express {
     await answerRequest(req, res, deps, outcome.id, undefined, outcome.replayed);
   });
 
+  // A documented path asked with a method it does not have: 405 naming those it has (RFC 9110), not 404.
+  for (const { path, methods } of documentedMethods()) {
+    app.all(path, (req, res) => {
+      const allow = methods.join(', ');
+      sendProblem(res, 'method-not-allowed', {
+        detail: `${req.method} is not one of ${allow}`,
+        headers: { allow },
+      });
+    });
+  }
   app.use((req, res) => {
     sendProblem(res, 'not-found', { detail: `no endpoint ${req.method} ${req.path}` });
   });

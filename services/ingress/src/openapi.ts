@@ -215,3 +215,16 @@ export function openApiDocument(): object {
   };
   return cached;
 }
+
+/**
+ * Every documented path, in Express's syntax, with the methods it answers (a GET answers HEAD too): what a 405's
+ * `Allow` header lists when a documented path is asked with another method.
+ */
+export function documentedMethods(): Array<{ path: string; methods: string[] }> {
+  const { paths } = openApiDocument() as { paths: Record<string, Record<string, unknown>> };
+  return Object.entries(paths).map(([template, operations]) => {
+    const methods = Object.keys(operations).map((method) => method.toUpperCase());
+    if (methods.includes('GET')) methods.push('HEAD');
+    return { path: template.replaceAll(/\{(\w+)\}/g, ':$1'), methods };
+  });
+}

@@ -329,7 +329,28 @@ describe('bad input', () => {
       'forbidden',
     ],
     ['an unknown endpoint', () => call(ingress, '/v2/requests', { json: submission }), 404, 'not-found'],
+    [
+      'a documented path with a method it does not have',
+      () => call(ingress, '/v1/batches', { method: 'PUT', json: submission }),
+      405,
+      'method-not-allowed',
+    ],
   ];
+
+  it('answers a documented path asked with another method 405, with the methods it has in Allow', async () => {
+    for (const [method, path, allow] of [
+      ['DELETE', '/v1/requests/0190f0e2-0000-7000-8000-000000000000', 'GET, HEAD'],
+      ['GET', '/v1/requests', 'POST'],
+      ['PATCH', '/v1/batches/x/events', 'GET, HEAD'],
+      ['GET', '/v1/redrives', 'POST'],
+    ] as const) {
+      const response = await call(ingress, path, { method });
+      expect(response.status, `${method} ${path}`).toBe(405);
+      expect(response.headers.get('allow'), `${method} ${path}`).toBe(allow);
+    }
+    // The methods it has still reach their handlers.
+    expect((await call(ingress, '/v1/requests/0190f0e2-0000-7000-8000-000000000000')).status).toBe(404);
+  });
 
   it.each(cases)('%s: a problem document, and nothing enqueued', async (_name, send, status, slug) => {
     const before = await recordCount(ingress.kafka, ingress.topic('requests'));
