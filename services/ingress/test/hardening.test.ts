@@ -61,6 +61,31 @@ describe('request smuggling', () => {
     );
     expect(answer).toMatch(/^HTTP\/1\.1 400 /);
   });
+
+  it('refuses headers larger than limits.maxHeaderBytes with 431 and a problem document, enqueuing nothing', async () => {
+    const before = await recordCount(ingress.kafka, ingress.topic('requests'));
+    const answer = await raw(
+      [
+        'POST /v1/requests HTTP/1.1',
+        `Host: ${new URL(ingress.url).host}`,
+        'Authorization: Bearer sk_test_acme_0123456789',
+        'Content-Type: application/json',
+        // 20 KiB of header against the default limit of 16 KiB.
+        `X-Padding: ${'p'.repeat(20 * 1024)}`,
+        `Content-Length: ${json.length}`,
+        '',
+        json,
+      ].join('\r\n'),
+    );
+    expect(answer).toMatch(/^HTTP\/1\.1 431 /);
+    expect(answer).toContain('application/problem+json');
+    const problem = JSON.parse(answer.slice(answer.indexOf('\r\n\r\n') + 4)) as {
+      type: string;
+      status: number;
+    };
+    expect(problem).toMatchObject({ type: 'urn:sluice:problem:headers-too-large', status: 431 });
+    expect(await recordCount(ingress.kafka, ingress.topic('requests'))).toBe(before);
+  });
 });
 
 describe('what clients send toward the upstream', () => {
