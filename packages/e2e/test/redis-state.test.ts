@@ -46,11 +46,23 @@ describe('Redis killed mid-run and restarted empty', () => {
       expect(response.status, `${accepted.length}: ${await response.clone().text()}`).toBe(202);
       accepted.push(((await response.json()) as { id: string }).id);
     };
-    for (let i = 0; i < 60; i += 1) await accept(await submit(i));
-
-    await redis.kill('SIGKILL');
-    // Submissions go on: Kafka, not Redis, is what makes them accepted.
     for (let i = 0; i < 40; i += 1) await accept(await submit(i));
+
+    // Four clients keep submitting while Redis is killed, so that some submissions are in flight at the kill.
+    // They go on being accepted: Kafka, not Redis, is what makes them accepted.
+    let killedAt = Number.POSITIVE_INFINITY;
+    let afterKill = 0;
+    const lanes = Array.from({ length: 4 }, async (_, lane) => {
+      for (let i = lane; afterKill < 40; i += 4) {
+        const sentAt = Date.now();
+        await accept(await submit(i));
+        if (sentAt > killedAt) afterKill += 1;
+      }
+    });
+    await waitFor('20 more submissions under way', () => accepted.length >= 60, { intervalMs: 5 });
+    await redis.kill('SIGKILL');
+    killedAt = Date.now();
+    await Promise.all(lanes);
     const lookupDuringOutage = await waitFor('lookups to say the store is away', async () => {
       const response = await lookup(0, accepted[0] as string);
       return response.status === 503 && response;

@@ -48,5 +48,6 @@ describe('a three-broker KRaft cluster started by the test kit', () => {
       await admin.close();
       await cluster.stop();
     }
-  });
+    // Three JVM brokers started, one killed and restarted: 35–40 s alone, and CI runs other suites beside it.
+  }, 240_000);
 });
