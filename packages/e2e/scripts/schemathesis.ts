@@ -148,7 +148,7 @@ const kafka = await startKafka();
 lap(`Kafka ready (${kafka.source})`);
 let exitCode = 1;
 try {
-  const stack = await startStack(kafka.bootstrap, echo);
+  const stack = await startStack({ brokers: kafka.bootstrap, upstream: echo });
   lap('stack ready');
   try {
     const result = await run(

@@ -103,15 +103,27 @@ export interface Stack {
  * file pointing at them, and the four services as separate processes on the run's broker, on topics of their
  * own (a unique prefix).
  */
-export async function startStack(
-  brokers: string,
-  upstreamHandler: CallHandler,
-  extraEnv: Record<string, string> = {},
+export interface StackOptions {
+  /** The Kafka bootstrap addresses (the run's broker unless a test brings its own). */
+  brokers: string;
+  /** How the upstream answers. */
+  upstream: CallHandler;
+  /** Environment added to (or overriding) the services' common settings. */
+  env?: Record<string, string>;
   /** Top-level gateway file settings added to the common ones (e.g. backpressure bounds). */
-  extraGatewayYaml = '',
+  gatewayYaml?: string;
   /** Routes added to the common ones (see gatewayYaml). */
-  extraRoutes: ExtraRoutes = {},
-): Promise<Stack> {
+  routes?: ExtraRoutes;
+}
+
+export async function startStack(options: StackOptions): Promise<Stack> {
+  const {
+    brokers,
+    upstream: upstreamHandler,
+    env: extraEnv = {},
+    gatewayYaml: extraGatewayYaml = '',
+  } = options;
+  const extraRoutes = options.routes ?? {};
   const prefix = `${uniqueName('e2e')}.`;
   const upstream = await startRecordingServer(upstreamHandler);
   const receiver = await startRecordingServer((_call, res) => {

@@ -3,7 +3,8 @@ import { tenantResultTopicName, topicDeclarations, topicName } from '@sluice/con
 import { type KafkaHandle, startKafka, waitFor } from '@sluice/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { audit, committedOffsets, describeAudit, type Expected, uncommittedWindow } from '../src/audit.ts';
-import { api, type Stack, startStack } from '../src/harness.ts';
+import { api } from '../src/harness.ts';
+import { stackPerFile } from '../src/stack-per-file.ts';
 import { ScriptedUpstream } from '../src/upstream.ts';
 
 /**
@@ -13,28 +14,30 @@ import { ScriptedUpstream } from '../src/upstream.ts';
  */
 const upstream = new ScriptedUpstream();
 let cluster: KafkaHandle;
-let stack: Stack;
 beforeAll(async () => {
   cluster = await startKafka({ brokers: 3, forceJvm: true });
-  stack = await startStack(cluster.bootstrap, upstream.handler, {
-    KAFKA_REPLICATION_FACTOR: '3',
-    KAFKA_TOPIC_PARTITIONS: '3',
-  });
-}, 300_000);
+}, 240_000);
 afterAll(async () => {
-  await stack?.stop();
   await cluster?.stop();
 });
+const stack = stackPerFile(
+  () => ({
+    brokers: cluster.bootstrap,
+    upstream: upstream.handler,
+    env: { KAFKA_REPLICATION_FACTOR: '3', KAFKA_TOPIC_PARTITIONS: '3' },
+  }),
+  300_000,
+);
 
 describe('a three-broker cluster', () => {
   it('replicates every topic three times with min.insync.replicas=2', async () => {
     const names = [
       ...Object.keys(topicDeclarations).map((id) =>
-        topicName(id as keyof typeof topicDeclarations, stack.prefix),
+        topicName(id as keyof typeof topicDeclarations, stack().prefix),
       ),
-      tenantResultTopicName('acme', stack.prefix),
+      tenantResultTopicName('acme', stack().prefix),
     ];
-    const admin = stack.kafka.admin();
+    const admin = stack().kafka.admin();
     const topics = await admin.describeTopics(names);
     await admin.close();
     expect(topics.map((topic) => topic.name).sort()).toEqual([...names].sort());
@@ -72,12 +75,12 @@ describe('a three-broker cluster', () => {
         }
         const i = submitted;
         submitted += 1;
-        const response = await api(stack, '/v1/requests', {
+        const response = await api(stack(), '/v1/requests', {
           json: {
             route: 'e2e',
             method: 'GET',
             path: `/slow/${run}-${i}/50`,
-            callback: { url: `${stack.receiver.url}${hooks}` },
+            callback: { url: `${stack().receiver.url}${hooks}` },
           },
         });
         if (response.status === 202) accepted.push(((await response.json()) as { id: string }).id);
@@ -100,7 +103,7 @@ describe('a three-broker cluster', () => {
     const killed = 1;
     // Committed offsets only move forward: whatever the batch-workers read again after the failover starts at or
     // after these, read just before the kill.
-    const committed = await committedOffsets(stack, 'batchWorker', ['requests']);
+    const committed = await committedOffsets(stack(), 'batchWorker', ['requests']);
     await cluster.killBroker(killed);
     const killedAt = Date.now();
     await phase(200);
@@ -112,8 +115,8 @@ describe('a three-broker cluster', () => {
     raise(300);
     await Promise.all(clients);
 
-    const window = await uncommittedWindow(stack, ['requests'], committed);
-    const report = await audit(stack, {
+    const window = await uncommittedWindow(stack(), ['requests'], committed);
+    const report = await audit(stack(), {
       requests: new Map(accepted.map((id): [string, Expected] => [id, { status: 'succeeded', attempts: 1 }])),
       requestCallbacks: new Map(accepted.map((id) => [id, hooks])),
       // Consumers whose group coordinator or partition leaders move may read again from their committed offsets:
@@ -144,6 +147,6 @@ describe('a three-broker cluster', () => {
       expect(refusal).toMatch(/^503 urn:sluice:problem:[a-z-]+ retry-after=\d+$/);
     expect(accepted.length).toBeGreaterThanOrEqual(270);
     // "Nothing was accepted" holds: no refused submission reached the upstream.
-    expect(stack.upstream.calls.filter((call) => refusedPaths.includes(call.path))).toEqual([]);
+    expect(stack().upstream.calls.filter((call) => refusedPaths.includes(call.path))).toEqual([]);
   });
 });

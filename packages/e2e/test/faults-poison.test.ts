@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { codecs, type DeadLetterMessage, recordHeaders, type TopicId } from '@sluice/contracts';
 import { type ServiceProcess, waitFor } from '@sluice/testkit';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { audit, describeAudit, type Expected } from '../src/audit.ts';
-import { api, readTopic, type Stack, startStack } from '../src/harness.ts';
+import { api, readTopic } from '../src/harness.ts';
+import { stackPerFile } from '../src/stack-per-file.ts';
 import { callsTo, ScriptedUpstream } from '../src/upstream.ts';
 
 /**
@@ -12,13 +13,7 @@ import { callsTo, ScriptedUpstream } from '../src/upstream.ts';
  * covers three kinds on all nine, and that the very partition the poison sits in keeps flowing.
  */
 const upstream = new ScriptedUpstream();
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack(inject('kafkaBrokers'), upstream.handler);
-}, 180_000);
-afterAll(async () => {
-  await stack?.stop();
-});
+const stack = stackPerFile(() => ({ upstream: upstream.handler }));
 
 const token = () => randomUUID().slice(0, 8);
 
@@ -53,9 +48,9 @@ const deadLettering: Array<[Exclude<TopicId, 'deadLetters'>, ServiceProcess['nam
 ];
 
 async function poison(topic: TopicId, key: string): Promise<void> {
-  const producer = stack.kafka.producer();
+  const producer = stack().kafka.producer();
   await producer.send(
-    poisons.map((p) => ({ topic: stack.topic(topic), key, value: p.value, headers: p.headers })),
+    poisons.map((p) => ({ topic: stack().topic(topic), key, value: p.value, headers: p.headers })),
   );
   await producer.close();
 }
@@ -67,21 +62,21 @@ describe('poison records on every consumed topic', () => {
     // the partitions of the retry, results, status, batch-state, completions and webhook-retry topics.
     const hold = token();
     const hook = `/up/fail/${token()}/1`;
-    const response = await api(stack, '/v1/requests', {
+    const response = await api(stack(), '/v1/requests', {
       json: {
         route: 'e2e',
         method: 'GET',
         path: `/hold-fail/${hold}/1`,
-        callback: { url: `${stack.upstream.url}${hook}` },
+        callback: { url: `${stack().upstream.url}${hook}` },
       },
     });
     expect(response.status).toBe(202);
     const held = (await response.json()) as { id: string };
     await waitFor(
       'the first try to be held',
-      () => callsTo(stack.upstream.calls, `/up/hold-fail/${hold}`).length === 1,
+      () => callsTo(stack().upstream.calls, `/up/hold-fail/${hold}`).length === 1,
     );
-    const { batchId } = (await (await api(stack, `/v1/requests/${held.id}`)).json()) as { batchId: string };
+    const { batchId } = (await (await api(stack(), `/v1/requests/${held.id}`)).json()) as { batchId: string };
 
     // Keyed as each topic keys the held request's records; the lanes by an ordering key of their own.
     const lanesKey = `poison-${token()}`;
@@ -105,28 +100,28 @@ describe('poison records on every consumed topic', () => {
       [held.id, { status: 'succeeded', attempts: 2, httpStatus: 200 }],
     ]);
     for (const priority of ['high', 'normal', 'low']) {
-      const lane = await api(stack, '/v1/requests', {
+      const lane = await api(stack(), '/v1/requests', {
         json: { route: 'e2e', method: 'GET', path: `/ok/${token()}`, key: lanesKey, priority },
       });
       expect(lane.status).toBe(202);
       requests.set(((await lane.json()) as { id: string }).id, { status: 'succeeded', attempts: 1 });
     }
-    const report = await audit(stack, {
+    const report = await audit(stack(), {
       requests,
       requestCallbacks: new Map([[held.id, hook]]),
-      receiver: stack.upstream,
+      receiver: stack().upstream,
       maxDuplicateCalls: 0,
       skipUnreadableStatuses: true,
     });
     console.log(describeAudit('poison', report));
     expect(report.problems).toEqual([]);
     // The webhook went through its retry topic: refused once, then delivered.
-    expect(callsTo(stack.upstream.calls, hook)).toHaveLength(2);
+    expect(callsTo(stack().upstream.calls, hook)).toHaveLength(2);
 
     // Every poison record of the dead-lettering consumers is on the dead-letter topic, whole, with its reason.
     const letters = await waitFor('21 dead letters', async () => {
       const found: DeadLetterMessage[] = [];
-      for (const record of await readTopic(stack.kafka, stack.topic('deadLetters'))) {
+      for (const record of await readTopic(stack().kafka, stack().topic('deadLetters'))) {
         const decoded = codecs.deadLetter.decode(record);
         if (!decoded.ok) throw new Error(`unreadable dead letter: ${decoded.detail}`);
         const key = Buffer.from(decoded.value.original.key ?? '', 'base64').toString();
@@ -145,7 +140,7 @@ describe('poison records on every consumed topic', () => {
     const wanted = deadLettering
       .flatMap(([topic, service]) =>
         poisons.map((p) => ({
-          topic: stack.topic(topic),
+          topic: stack().topic(topic),
           service,
           reason: p.reason,
           value: p.value.toString('base64'),
@@ -161,8 +156,8 @@ describe('poison records on every consumed topic', () => {
       ['aggregator', 'unreadable record on the batch-state changelog'],
     ] as const) {
       const lines = await waitFor(`the ${service} to log the three records`, () => {
-        const found = stack.services[service]
-          .output()
+        const found = stack()
+          .services[service].output()
           .split('\n')
           .filter((line) => line.includes(message));
         return found.length >= poisons.length && found;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { waitFor } from '@sluice/testkit';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   audit,
   committedOffsets,
@@ -9,7 +9,8 @@ import {
   metricSum,
   uncommittedWindow,
 } from '../src/audit.ts';
-import { api, type Stack, startStack } from '../src/harness.ts';
+import { api } from '../src/harness.ts';
+import { stackPerFile } from '../src/stack-per-file.ts';
 import { callsTo, ScriptedUpstream } from '../src/upstream.ts';
 
 /**
@@ -20,18 +21,15 @@ import { callsTo, ScriptedUpstream } from '../src/upstream.ts';
 const workerInFlight = 16;
 const deliveryInFlight = 8;
 const upstream = new ScriptedUpstream();
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack(
-    inject('kafkaBrokers'),
-    upstream.handler,
-    {
+const stack = stackPerFile(
+  () => ({
+    upstream: upstream.handler,
+    env: {
       KAFKA_TOPIC_PARTITIONS: '6',
       WORKER_MAX_IN_FLIGHT: String(workerInFlight),
       DELIVERY_MAX_IN_FLIGHT: String(deliveryInFlight),
     },
-    '',
-    {
+    routes: {
       // As e2e, with room for a call held while a worker restarts.
       'e2e-patient': (url) => `    upstream:
       targets: [{ url: "${url}/up" }]
@@ -39,12 +37,12 @@ beforeAll(async () => {
       outlierDetection: { consecutiveFailures: 100000 }
     timeoutMs: 60000`,
     },
-  );
-  await stack.spawn('batch-worker');
-}, 240_000);
-afterAll(async () => {
-  await stack?.stop();
-});
+  }),
+  240_000,
+);
+beforeAll(async () => {
+  await stack().spawn('batch-worker');
+}, 120_000);
 
 const token = () => randomUUID().slice(0, 8);
 const succeededOnce: Expected = { status: 'succeeded', attempts: 1, httpStatus: 200 };
@@ -54,10 +52,10 @@ async function submitBatch(
   callbackPath: string,
   route = 'e2e',
 ): Promise<{ batchId: string; ids: string[] }> {
-  const response = await api(stack, '/v1/batches', {
+  const response = await api(stack(), '/v1/batches', {
     json: {
       requests: paths.map((path) => ({ route, method: 'GET', path })),
-      callback: { url: `${stack.receiver.url}${callbackPath}` },
+      callback: { url: `${stack().receiver.url}${callbackPath}` },
     },
   });
   expect(response.status).toBe(202);
@@ -72,17 +70,17 @@ describe('a batch-worker killed in the middle of a batch, with a second one runn
       Array.from({ length: 600 }, (_, i) => `/slow/${run}-${i}/150`),
       `/hooks/${run}`,
     );
-    const called = (prefix: string) => callsTo(stack.upstream.calls, prefix).length;
+    const called = (prefix: string) => callsTo(stack().upstream.calls, prefix).length;
     await waitFor('the batch to be under way', () => called(`/up/slow/${run}-`) >= 100, { intervalMs: 10 });
-    const exit = await stack.kill('batch-worker', 'SIGKILL', 1);
+    const exit = await stack().kill('batch-worker', 'SIGKILL', 1);
     const killedAt = Date.now();
     // Nothing commits the dead member's partitions until the group hands them over (its session times out).
-    const committed = await committedOffsets(stack, 'batchWorker', ['requests']);
+    const committed = await committedOffsets(stack(), 'batchWorker', ['requests']);
     const calledAtKill = called(`/up/slow/${run}-`);
     expect(exit.signal).toBe('SIGKILL');
     expect(calledAtKill).toBeLessThan(600);
-    const window = await uncommittedWindow(stack, ['requests'], committed, killedAt);
-    const crash = await audit(stack, {
+    const window = await uncommittedWindow(stack(), ['requests'], committed, killedAt);
+    const crash = await audit(stack(), {
       requests: new Map(first.ids.map((id) => [id, succeededOnce])),
       batchCallbacks: new Map([[first.batchId, { path: `/hooks/${run}`, ids: first.ids }]]),
       maxDuplicateCalls: window.size,
@@ -109,13 +107,13 @@ describe('a batch-worker killed in the middle of a batch, with a second one runn
       intervalMs: 10,
     });
     const revivedAt = Date.now();
-    const revived = await stack.revive('batch-worker', 1);
+    const revived = await stack().revive('batch-worker', 1);
     const rejoinedMs = Date.now() - revivedAt;
     await waitFor('the restarted worker to take its share', () => held() >= 2 * workerInFlight, {
       timeoutMs: 60_000,
     });
     upstream.release(run2);
-    const handover = await audit(stack, {
+    const handover = await audit(stack(), {
       requests: new Map(second.ids.map((id) => [id, succeededOnce])),
       batchCallbacks: new Map([[second.batchId, { path: `/hooks/${run2}`, ids: second.ids }]]),
       // A handover repeats at most what the survivor had in flight on the partitions it gave up: its in-flight
@@ -136,7 +134,7 @@ describe('the aggregator, then delivery, killed in the middle of a load and star
   it('every request still ends once, and lookups, the result topic and the webhooks agree', async () => {
     // 300 requests, each with its own callback: 300 calls of 400 ms (80/s with two workers of 16), and webhooks
     // answered after 200 ms, 8 at a time (40/s): delivery is still busy when the aggregator dies.
-    stack.receiver.respond((_call, res) => {
+    stack().receiver.respond((_call, res) => {
       setTimeout(() => {
         res.writeHead(204);
         res.end();
@@ -148,12 +146,12 @@ describe('the aggregator, then delivery, killed in the middle of a load and star
     await Promise.all(
       Array.from({ length: 8 }, async (_, lane) => {
         for (let i = lane; i < 300; i += 8) {
-          const response = await api(stack, '/v1/requests', {
+          const response = await api(stack(), '/v1/requests', {
             json: {
               route: 'e2e',
               method: 'GET',
               path: `/slow/${run}-${i}/400`,
-              callback: { url: `${stack.receiver.url}${hooks}` },
+              callback: { url: `${stack().receiver.url}${hooks}` },
             },
           });
           expect(response.status).toBe(202);
@@ -161,21 +159,21 @@ describe('the aggregator, then delivery, killed in the middle of a load and star
         }
       }),
     );
-    const delivered = () => stack.receiver.calls.filter((call) => call.path === hooks).length;
+    const delivered = () => stack().receiver.calls.filter((call) => call.path === hooks).length;
     await waitFor('webhooks to flow', () => delivered() >= 40, { timeoutMs: 60_000, intervalMs: 10 });
-    await stack.kill('aggregator');
+    await stack().kill('aggregator');
     const killedAt = Date.now();
-    const calledAtKill = callsTo(stack.upstream.calls, `/up/slow/${run}-`).length;
+    const calledAtKill = callsTo(stack().upstream.calls, `/up/slow/${run}-`).length;
     // The new aggregator is ready once the group hands it the partitions, after the dead one's session ends.
-    const aggregatorBack = stack.revive('aggregator');
+    const aggregatorBack = stack().revive('aggregator');
     const deliveredAtKill = delivered();
-    await stack.kill('delivery');
-    const deliveryBack = stack.revive('delivery');
+    await stack().kill('delivery');
+    const deliveryBack = stack().revive('delivery');
     expect(calledAtKill).toBeLessThan(300);
     expect(deliveredAtKill).toBeLessThan(300);
     await Promise.all([aggregatorBack, deliveryBack]);
     const backAfterMs = Date.now() - killedAt;
-    const report = await audit(stack, {
+    const report = await audit(stack(), {
       requests: new Map(ids.map((id) => [id, succeededOnce])),
       requestCallbacks: new Map(ids.map((id) => [id, hooks])),
       // No batch-worker died: every request was called exactly as often as its status says.

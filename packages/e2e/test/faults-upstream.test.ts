@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type AuditReport, audit, describeAudit, type Expected } from '../src/audit.ts';
-import { api, type Stack, startStack } from '../src/harness.ts';
+import { api } from '../src/harness.ts';
+import { stackPerFile } from '../src/stack-per-file.ts';
 import { ScriptedUpstream, type SilentServer, startSilentServer } from '../src/upstream.ts';
 
 /**
@@ -11,22 +12,23 @@ import { ScriptedUpstream, type SilentServer, startSilentServer } from '../src/u
  */
 const upstream = new ScriptedUpstream();
 let silent: SilentServer;
-let stack: Stack;
 beforeAll(async () => {
   silent = await startSilentServer();
-  stack = await startStack(inject('kafkaBrokers'), upstream.handler, {}, '', {
+});
+afterAll(async () => {
+  await silent?.close();
+});
+const stack = stackPerFile(() => ({
+  upstream: upstream.handler,
+  routes: {
     'e2e-silent': `    upstream:
       targets: [{ url: "${silent.url}" }]
       circuitBreaker: { failureThreshold: 100000 }
       outlierDetection: { consecutiveFailures: 100000 }
     timeoutMs: 300
     retry: { maxAttempts: 2, baseDelayMs: 50, maxDelayMs: 100 }`,
-  });
-}, 180_000);
-afterAll(async () => {
-  await stack?.stop();
-  await silent?.close();
-});
+  },
+}));
 
 const token = () => randomUUID().slice(0, 8);
 
@@ -39,7 +41,7 @@ async function submitAll(requests: Array<[string, string, Expected]>): Promise<M
       while (next < requests.length) {
         const [route, path, wanted] = requests[next] as [string, string, Expected];
         next += 1;
-        const response = await api(stack, '/v1/requests', { json: { route, method: 'GET', path } });
+        const response = await api(stack(), '/v1/requests', { json: { route, method: 'GET', path } });
         expect(response.status).toBe(202);
         expected.set(((await response.json()) as { id: string }).id, wanted);
       }
@@ -75,7 +77,7 @@ describe('upstream faults', () => {
         { status: 'dead', attempts: 2, errorCode: 'UPSTREAM_TIMEOUT', deadLetter: 'retries-exhausted' },
       ]),
     ]);
-    const report = await audit(stack, { requests, maxDuplicateCalls: 0 });
+    const report = await audit(stack(), { requests, maxDuplicateCalls: 0 });
     console.log(`${describeAudit('slow upstream', report)}; slowest request ${slowest(report)} ms`);
     expect(report.problems).toEqual([]);
     // Two tries of 300 ms and a backoff of at most 100 ms, with room for queueing on a busy machine.
@@ -97,7 +99,7 @@ describe('upstream faults', () => {
         { status: 'dead', attempts: 4, errorCode: 'UPSTREAM_RESET', deadLetter: 'retries-exhausted' },
       ]),
     ]);
-    const report = await audit(stack, { requests, maxDuplicateCalls: 0 });
+    const report = await audit(stack(), { requests, maxDuplicateCalls: 0 });
     console.log(`${describeAudit('connection resets', report)}; slowest request ${slowest(report)} ms`);
     expect(report.problems).toEqual([]);
     expect(slowest(report)).toBeLessThan(10_000);
@@ -110,7 +112,7 @@ describe('upstream faults', () => {
     const requests = await submitAll(
       times(100, (): [string, string, Expected] => ['e2e', `/fail/${storm}/150`, {}]),
     );
-    const report = await audit(stack, { requests, maxDuplicateCalls: 0 });
+    const report = await audit(stack(), { requests, maxDuplicateCalls: 0 });
     const answered = [...requests.keys()].map((id) => upstream.answers.get(id) ?? []);
     const unavailable = answered.flat().filter((answer) => answer === 503).length;
     console.log(
@@ -147,7 +149,7 @@ describe('upstream faults', () => {
         { status: 'dead', attempts: 2, errorCode: 'UPSTREAM_TIMEOUT', deadLetter: 'retries-exhausted' },
       ]),
     );
-    const report = await audit(stack, {
+    const report = await audit(stack(), {
       requests,
       maxDuplicateCalls: 0,
       upstreamCallIds: () => silent.requestIds(),

@@ -3,32 +3,25 @@ import { codecs, recordHeaders, tenantResultTopicName } from '@sluice/contracts'
 import { waitFor } from '@sluice/testkit';
 import { type CloudEvent, Kafka } from 'cloudevents';
 import { Webhook } from 'standardwebhooks';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   api,
   readTopic,
-  type Stack,
   type StatusDocument,
-  startStack,
   statusOf,
   tenantKeys,
   terminalStatusOf,
   webhookSecret,
 } from '../src/harness.ts';
+import { stackPerFile } from '../src/stack-per-file.ts';
 import { callsTo, ScriptedUpstream } from '../src/upstream.ts';
 
 const upstream = new ScriptedUpstream();
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack(inject('kafkaBrokers'), upstream.handler);
-}, 180_000);
-afterAll(async () => {
-  await stack?.stop();
-});
+const stack = stackPerFile(() => ({ upstream: upstream.handler }));
 
 const token = () => randomUUID().slice(0, 8);
 const submit = async (request: Record<string, unknown>, headers: Record<string, string> = {}) => {
-  const response = await api(stack, '/v1/requests', {
+  const response = await api(stack(), '/v1/requests', {
     json: { route: 'e2e', method: 'POST', ...request },
     headers,
   });
@@ -40,19 +33,19 @@ describe('a single request', () => {
     const hold = token();
     const { response, body } = await submit({ path: `/hold/${hold}`, body: { n: 1 } });
     expect(response.status).toBe(202);
-    expect(['queued', 'processing']).toContain((await statusOf(stack, body.id)).status);
+    expect(['queued', 'processing']).toContain((await statusOf(stack(), body.id)).status);
     await waitFor(
       'the processing status',
-      async () => (await statusOf(stack, body.id)).status === 'processing',
+      async () => (await statusOf(stack(), body.id)).status === 'processing',
     );
     upstream.release(hold);
-    const done = await statusOf(stack, body.id, 10);
+    const done = await statusOf(stack(), body.id, 10);
     expect(done).toMatchObject({ id: body.id, status: 'succeeded', attempts: 1, result: { status: 200 } });
     expect(JSON.parse(done.result?.body ?? '{}')).toMatchObject({ method: 'POST', body: '{"n":1}' });
     const { acceptedAt, startedAt, finishedAt } = done.timings;
     expect(Date.parse(acceptedAt)).toBeLessThanOrEqual(Date.parse(startedAt ?? ''));
     expect(Date.parse(startedAt ?? '')).toBeLessThanOrEqual(Date.parse(finishedAt ?? ''));
-    const call = callsTo(stack.upstream.calls, `/up/hold/${hold}`)[0];
+    const call = callsTo(stack().upstream.calls, `/up/hold/${hold}`)[0];
     expect(call?.headers['idempotency-key']).toBe(body.id);
   });
 
@@ -71,14 +64,14 @@ describe('a single request', () => {
       attempts: 1,
       result: { status: 400, body: '{"error":"bad input"}' },
     });
-    expect(callsTo(stack.upstream.calls, `/up${path}`)).toHaveLength(1);
+    expect(callsTo(stack().upstream.calls, `/up${path}`)).toHaveLength(1);
   });
 });
 
 describe('the transparent form', () => {
   it("answers with the upstream's own status, headers and body, and the tracking id", async () => {
     const path = `/ok/${token()}`;
-    const response = await fetch(`${stack.ingress}/r/e2e${path}?a=1`, {
+    const response = await fetch(`${stack().ingress}/r/e2e${path}?a=1`, {
       method: 'PUT',
       headers: {
         authorization: `Bearer ${tenantKeys.acme}`,
@@ -101,7 +94,7 @@ describe('the transparent form', () => {
     expect(echoed).toMatchObject({ method: 'PUT', path: `/up${path}?a=1`, body: 'as it is' });
     expect(echoed.headers['x-app']).toBe('legacy');
     expect(echoed.headers.authorization).toBeUndefined();
-    expect((await statusOf(stack, id ?? '')).status).toBe('succeeded');
+    expect((await statusOf(stack(), id ?? '')).status).toBe('succeeded');
   });
 });
 
@@ -110,11 +103,11 @@ describe('delivery', () => {
     const callbackPath = `/hooks/${token()}`;
     const traceId = randomUUID().replaceAll('-', '');
     const { body } = await submit(
-      { path: `/ok/${token()}`, callback: { url: `${stack.receiver.url}${callbackPath}` } },
+      { path: `/ok/${token()}`, callback: { url: `${stack().receiver.url}${callbackPath}` } },
       { traceparent: `00-${traceId}-00f067aa0ba902b7-01` },
     );
     const call = await waitFor('the webhook', () =>
-      stack.receiver.calls.find((c) => c.path === callbackPath),
+      stack().receiver.calls.find((c) => c.path === callbackPath),
     );
     const headers = Object.fromEntries(Object.entries(call.headers).map(([k, v]) => [k, String(v)]));
     const payload = new Webhook(webhookSecret).verify(call.body, headers) as {
@@ -133,9 +126,9 @@ describe('delivery', () => {
 
   it("publishes every completion to the tenant's result topic as a binary-mode CloudEvent", async () => {
     const { body } = await submit({ path: `/ok/${token()}` }, { prefer: 'wait=20' });
-    const topic = tenantResultTopicName('acme', stack.prefix);
+    const topic = tenantResultTopicName('acme', stack().prefix);
     const event = await waitFor('the CloudEvent', async () => {
-      for (const record of await readTopic(stack.kafka, topic)) {
+      for (const record of await readTopic(stack().kafka, topic)) {
         if (record.key?.toString() !== body.id) continue;
         const headers = Object.fromEntries(Object.entries(record.headers));
         const message = {
@@ -165,13 +158,13 @@ describe('a batch of 500', () => {
       method: 'GET',
       path: `/ok/b${i}`,
     }));
-    const response = await api(stack, '/v1/batches', {
-      json: { requests, callback: { url: `${stack.receiver.url}${callbackPath}` } },
+    const response = await api(stack(), '/v1/batches', {
+      json: { requests, callback: { url: `${stack().receiver.url}${callbackPath}` } },
     });
     expect(response.status).toBe(202);
     const { batchId, ids } = (await response.json()) as { batchId: string; ids: string[] };
     expect(ids).toHaveLength(500);
-    const events = await api(stack, `/v1/batches/${batchId}/events`);
+    const events = await api(stack(), `/v1/batches/${batchId}/events`);
     expect(events.headers.get('content-type')).toContain('text/event-stream');
     const text = await events.text();
     const names = [...text.matchAll(/^event: (\w+)$/gm)].map((m) => m[1]);
@@ -184,14 +177,14 @@ describe('a batch of 500', () => {
         ?.replace(/^data: /, '') ?? '{}',
     );
     expect(completed).toMatchObject({ batchId, status: 'completed', total: 500, counts: { succeeded: 500 } });
-    const batch = (await (await api(stack, `/v1/batches/${batchId}`)).json()) as {
+    const batch = (await (await api(stack(), `/v1/batches/${batchId}`)).json()) as {
       status: string;
       items: StatusDocument[];
     };
     expect(batch.status).toBe('completed');
     expect(batch.items.map((item) => item.id).sort()).toEqual([...ids].sort());
     const hook = await waitFor('the batch webhook', () => {
-      const calls = stack.receiver.calls.filter((c) => c.path === callbackPath);
+      const calls = stack().receiver.calls.filter((c) => c.path === callbackPath);
       return calls.length > 0 && calls;
     });
     const headers = Object.fromEntries(
@@ -204,11 +197,11 @@ describe('a batch of 500', () => {
     expect(payload.type).toBe('batch.completed');
     expect(payload.data.counts.succeeded).toBe(500);
     // One webhook per batch completion: the aggregator wrote exactly one for this batch.
-    const completions = (await readTopic(stack.kafka, stack.topic('completions'))).filter(
+    const completions = (await readTopic(stack().kafka, stack().topic('completions'))).filter(
       (r) => r.headers[recordHeaders.batchId] === batchId && r.headers[recordHeaders.kind] === 'batch',
     );
     expect(completions).toHaveLength(1);
-    expect(stack.receiver.calls.filter((c) => c.path === callbackPath)).toHaveLength(1);
+    expect(stack().receiver.calls.filter((c) => c.path === callbackPath)).toHaveLength(1);
   });
 });
 
@@ -217,16 +210,16 @@ describe('retries', () => {
     const path = `/fail/${token()}/2`;
     const { body } = await submit({ path }, { prefer: 'wait=30' });
     expect(body).toMatchObject({ status: 'succeeded', attempts: 3 });
-    expect(callsTo(stack.upstream.calls, `/up${path}`)).toHaveLength(3);
+    expect(callsTo(stack().upstream.calls, `/up${path}`)).toHaveLength(3);
   });
 
   it('dead-letters a request whose tries are exhausted, keeping the record and every attempt', async () => {
     const path = `/down/${token()}`;
     const { body } = await submit({ path });
-    const done = await terminalStatusOf(stack, body.id);
+    const done = await terminalStatusOf(stack(), body.id);
     expect(done).toMatchObject({ status: 'dead', attempts: 4, result: { status: 503 } });
     const letter = await waitFor('the dead letter', async () =>
-      (await readTopic(stack.kafka, stack.topic('deadLetters'))).find(
+      (await readTopic(stack().kafka, stack().topic('deadLetters'))).find(
         (r) => r.headers[recordHeaders.requestId] === body.id,
       ),
     );
@@ -245,7 +238,7 @@ describe('retries', () => {
 
   it('ends a request whose upstream does not answer within the timeout', async () => {
     const { body } = await submit({ route: 'e2e-slow', path: `/hang/${token()}` });
-    const done = await terminalStatusOf(stack, body.id);
+    const done = await terminalStatusOf(stack(), body.id);
     expect(done).toMatchObject({ status: 'dead', attempts: 2, error: { code: 'UPSTREAM_TIMEOUT' } });
   });
 
@@ -253,7 +246,7 @@ describe('retries', () => {
     const path = `/limited/${token()}`;
     const { body } = await submit({ path }, { prefer: 'wait=30' });
     expect(body).toMatchObject({ status: 'succeeded', attempts: 2 });
-    const [first, second] = callsTo(stack.upstream.calls, `/up${path}`);
+    const [first, second] = callsTo(stack().upstream.calls, `/up${path}`);
     expect((second?.at ?? 0) - (first?.at ?? 0)).toBeGreaterThanOrEqual(950);
   });
 
@@ -267,9 +260,9 @@ describe('retries', () => {
       expect(response.status).toBe(202);
       ids.push(body.id);
     }
-    for (const id of ids) expect((await terminalStatusOf(stack, id)).status).toBe('succeeded');
-    const order = stack.upstream.calls
-      .filter((c) => c.path.includes(first) || c.path.includes(`${key}-`))
+    for (const id of ids) expect((await terminalStatusOf(stack(), id)).status).toBe('succeeded');
+    const order = stack()
+      .upstream.calls.filter((c) => c.path.includes(first) || c.path.includes(`${key}-`))
       .map((c) => c.path.replace('/up', ''));
     expect(order).toEqual([
       `/fail/${first}/2`,
@@ -295,21 +288,23 @@ describe('idempotency', () => {
     expect(again.response.headers.get('idempotent-replayed')).toBe('true');
     const conflict = await submit({ path: `${path}/other`, idempotencyKey: key });
     expect(conflict.response.status).toBe(422);
-    const enqueued = (await readTopic(stack.kafka, stack.topic('requests'))).filter((record) => {
+    const enqueued = (await readTopic(stack().kafka, stack().topic('requests'))).filter((record) => {
       const decoded = codecs.request.decode(record);
       return decoded.ok && decoded.value.idempotency?.key === key;
     });
     expect(enqueued).toHaveLength(1);
-    expect(callsTo(stack.upstream.calls, `/up${path}`)).toHaveLength(1);
+    expect(callsTo(stack().upstream.calls, `/up${path}`)).toHaveLength(1);
   });
 });
 
 describe('tenant isolation', () => {
   it("hides one tenant's requests and batches from another", async () => {
     const { body } = await submit({ path: `/ok/${token()}` });
-    expect((await api(stack, `/v1/requests/${body.id}`, { key: tenantKeys.globex })).status).toBe(404);
-    expect((await api(stack, `/v1/batches/${body.id}`, { key: tenantKeys.globex })).status).toBe(404);
-    expect((await api(stack, `/v1/batches/${body.id}/events`, { key: tenantKeys.globex })).status).toBe(404);
+    expect((await api(stack(), `/v1/requests/${body.id}`, { key: tenantKeys.globex })).status).toBe(404);
+    expect((await api(stack(), `/v1/batches/${body.id}`, { key: tenantKeys.globex })).status).toBe(404);
+    expect((await api(stack(), `/v1/batches/${body.id}/events`, { key: tenantKeys.globex })).status).toBe(
+      404,
+    );
   });
 });
 
@@ -321,20 +316,20 @@ describe('records that cannot be read', () => {
   ] as const)(
     'on %s are dead-lettered by the %s with the reason, and the partition keeps flowing',
     async (topicId, service) => {
-      const producer = stack.kafka.producer();
+      const producer = stack().kafka.producer();
       const key = `poison-${token()}`;
       await producer.send([
         {
-          topic: stack.topic(topicId),
+          topic: stack().topic(topicId),
           key,
           value: 'not json at all',
           headers: { 'sluice-schema-version': '1' },
         },
-        { topic: stack.topic(topicId), key, value: '{}', headers: { 'sluice-schema-version': '9' } },
+        { topic: stack().topic(topicId), key, value: '{}', headers: { 'sluice-schema-version': '9' } },
       ]);
       await producer.close();
       const letters = await waitFor('both dead letters', async () => {
-        const found = (await readTopic(stack.kafka, stack.topic('deadLetters')))
+        const found = (await readTopic(stack().kafka, stack().topic('deadLetters')))
           .map((record) => codecs.deadLetter.decode(record))
           .flatMap((decoded) =>
             decoded.ok && decoded.value.original.key === Buffer.from(key).toString('base64')

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { isTerminal } from '@sluice/contracts';
 import { type RedisServer, type ServiceProcess, startRedis, uniqueName, waitFor } from '@sluice/testkit';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { metricSum } from '../src/audit.ts';
-import { type Stack, startStack, statusHistory, tenantKeys } from '../src/harness.ts';
+import { statusHistory, tenantKeys } from '../src/harness.ts';
+import { stackPerFile } from '../src/stack-per-file.ts';
 import { ScriptedUpstream } from '../src/upstream.ts';
 
 /**
@@ -12,23 +13,22 @@ import { ScriptedUpstream } from '../src/upstream.ts';
  * back the store is filled again from the status topic.
  */
 let redis: RedisServer;
-let stack: Stack;
-let second: ServiceProcess;
 beforeAll(async () => {
   redis = await startRedis();
-  stack = await startStack(inject('kafkaBrokers'), new ScriptedUpstream().handler, {
-    STATE_STORE: 'redis',
-    REDIS_URL: redis.url,
-    REDIS_KEY_PREFIX: `${uniqueName('e2e-state')}:`,
-  });
-  second = await stack.spawn('ingress');
-}, 180_000);
+});
 afterAll(async () => {
-  await stack?.stop();
   await redis?.stop();
 });
+const stack = stackPerFile(() => ({
+  upstream: new ScriptedUpstream().handler,
+  env: { STATE_STORE: 'redis', REDIS_URL: redis.url, REDIS_KEY_PREFIX: `${uniqueName('e2e-state')}:` },
+}));
+let second: ServiceProcess;
+beforeAll(async () => {
+  second = await stack().spawn('ingress');
+}, 120_000);
 
-const replicas = () => [stack.ingress, second.url];
+const replicas = () => [stack().ingress, second.url];
 const headers = { authorization: `Bearer ${tenantKeys.acme}`, 'content-type': 'application/json' };
 const submit = (i: number, extra: Record<string, string> = {}) =>
   fetch(`${replicas()[i % 2]}/v1/requests`, {
@@ -111,11 +111,11 @@ describe('Redis killed mid-run and restarted empty', () => {
     expect([200, 202]).toContain(retry.status);
     expect(((await retry.json()) as { id: string }).id).toBe(keyedId);
     expect(
-      await metricSum(stack.services.ingress, 'sluice_idempotency_unarbitrated_total'),
+      await metricSum(stack().services.ingress, 'sluice_idempotency_unarbitrated_total'),
     ).toBeGreaterThanOrEqual(1);
     // Nothing inconsistent: exactly one terminal status per request on the topic, and both replicas' answers
     // are the topic's last word.
-    const history = await statusHistory(stack);
+    const history = await statusHistory(stack());
     for (const [i, id] of accepted.entries()) {
       const statuses = history.get(id) ?? [];
       expect(new Set(statuses.filter((s) => isTerminal(s.status)).map((s) => s.status))).toEqual(

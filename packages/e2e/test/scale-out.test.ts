@@ -1,20 +1,17 @@
 import { randomUUID } from 'node:crypto';
 import { isTerminal, tenantResultTopicName } from '@sluice/contracts';
 import { type ServiceName, type ServiceProcess, serviceNames, waitFor } from '@sluice/testkit';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { readTopic, type Stack, startStack, statusHistory, tenantKeys } from '../src/harness.ts';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { readTopic, statusHistory, tenantKeys } from '../src/harness.ts';
+import { stackPerFile } from '../src/stack-per-file.ts';
 import { ScriptedUpstream } from '../src/upstream.ts';
 
 const upstream = new ScriptedUpstream();
-let stack: Stack;
+const stack = stackPerFile(() => ({ upstream: upstream.handler, env: { KAFKA_TOPIC_PARTITIONS: '6' } }));
 const second = {} as Record<ServiceName, ServiceProcess>;
 beforeAll(async () => {
-  stack = await startStack(inject('kafkaBrokers'), upstream.handler, { KAFKA_TOPIC_PARTITIONS: '6' });
-  for (const name of serviceNames) second[name] = await stack.spawn(name);
+  for (const name of serviceNames) second[name] = await stack().spawn(name);
 }, 300_000);
-afterAll(async () => {
-  await stack?.stop();
-});
 
 interface BatchDocument {
   status: string;
@@ -33,7 +30,7 @@ async function batch(ingress: string, batchId: string): Promise<BatchDocument> {
 describe('two instances of every service', () => {
   it('carry 5,000 requests while one instance of each stops, each request ending exactly once', async () => {
     const run = randomUUID().slice(0, 8);
-    const ingresses = [stack.services.ingress.url, second.ingress.url];
+    const ingresses = [stack().services.ingress.url, second.ingress.url];
     const batchIds: string[] = [];
     const ids: string[] = [];
     let retried = 0;
@@ -73,7 +70,7 @@ describe('two instances of every service', () => {
     const terminalCount = async () => {
       let total = 0;
       for (const batchId of [...batchIds]) {
-        const doc = await batch(stack.services.ingress.url, batchId);
+        const doc = await batch(stack().services.ingress.url, batchId);
         total += doc.items.filter((item) => isTerminal(item.status as never)).length;
       }
       return total;
@@ -101,7 +98,7 @@ describe('two instances of every service', () => {
       'every batch to complete',
       async () => {
         for (const batchId of batchIds)
-          if ((await batch(stack.services.ingress.url, batchId)).status !== 'completed') return false;
+          if ((await batch(stack().services.ingress.url, batchId)).status !== 'completed') return false;
         return true;
       },
       { timeoutMs: 240_000, intervalMs: 500 },
@@ -111,7 +108,7 @@ describe('two instances of every service', () => {
     );
 
     // Exactly one terminal status per request, in the status topic itself.
-    const history = await statusHistory(stack);
+    const history = await statusHistory(stack());
     let multiple = 0;
     for (const id of ids) {
       const terminal = new Set(
@@ -123,10 +120,10 @@ describe('two instances of every service', () => {
     expect(multiple).toBe(0);
 
     // Lookups agree from both ingress instances: the survivor, and a new instance started now.
-    const replacement = await stack.spawn('ingress');
+    const replacement = await stack().spawn('ingress');
     for (const batchId of batchIds) {
       const [a, b] = await Promise.all([
-        batch(stack.services.ingress.url, batchId),
+        batch(stack().services.ingress.url, batchId),
         batch(replacement.url, batchId),
       ]);
       expect(b.items).toEqual(a.items);
@@ -134,7 +131,7 @@ describe('two instances of every service', () => {
     }
 
     // The result topic: every request's CloudEvent at least once; duplicates counted and reported.
-    const events = await readTopic(stack.kafka, tenantResultTopicName('acme', stack.prefix));
+    const events = await readTopic(stack().kafka, tenantResultTopicName('acme', stack().prefix));
     const perRequest = new Map<string, number>();
     for (const record of events) {
       const key = record.key?.toString() ?? '';

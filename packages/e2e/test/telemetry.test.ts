@@ -7,40 +7,39 @@ import {
   startOtlpReceiver,
   waitFor,
 } from '@sluice/testkit';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { api, type Stack, startStack, terminalStatusOf } from '../src/harness.ts';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, terminalStatusOf } from '../src/harness.ts';
+import { stackPerFile } from '../src/stack-per-file.ts';
 import { ScriptedUpstream } from '../src/upstream.ts';
 
 const upstream = new ScriptedUpstream();
-let stack: Stack;
 let receiver: OtlpReceiver;
 beforeAll(async () => {
   receiver = await startOtlpReceiver();
-  stack = await startStack(inject('kafkaBrokers'), upstream.handler, {
-    OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
-    TRACES_EXPORT_DELAY_MS: '100',
-  });
-}, 180_000);
+});
 afterAll(async () => {
-  await stack?.stop();
   await receiver?.close();
 });
+const stack = stackPerFile(() => ({
+  upstream: upstream.handler,
+  env: { OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, TRACES_EXPORT_DELAY_MS: '100' },
+}));
 
 const kinds = { server: 2, client: 3, producer: 4, consumer: 5 };
 
 describe('one trace per request', () => {
   it('holds spans of all four services and the upstream call, each parent in the trace', async () => {
     const token = randomUUID().slice(0, 8);
-    const response = await api(stack, '/v1/requests', {
+    const response = await api(stack(), '/v1/requests', {
       json: {
         route: 'e2e',
         method: 'POST',
         path: `/ok/${token}`,
-        callback: { url: `${stack.receiver.url}/hooks/${token}` },
+        callback: { url: `${stack().receiver.url}/hooks/${token}` },
       },
     });
     const { id } = (await response.json()) as { id: string };
-    expect((await terminalStatusOf(stack, id)).status).toBe('succeeded');
+    expect((await terminalStatusOf(stack(), id)).status).toBe('succeeded');
     const server = await waitFor('the ingress span', () =>
       receiver.spans.find((s) => s.kind === kinds.server && s.attributes['sluice.request_id'] === id),
     );
@@ -86,9 +85,9 @@ describe('one trace per request', () => {
     });
     expect(parentOf(attempt)?.spanId).toBe(workerConsumer.spanId);
     // The upstream received the try's span as its parent.
-    const call = stack.upstream.calls.find((c) => c.path.includes(token));
+    const call = stack().upstream.calls.find((c) => c.path.includes(token));
     expect(call?.headers.traceparent).toContain(`-${attempt.spanId}-`);
-    const webhook = stack.receiver.calls.find((c) => c.path === `/hooks/${token}`);
+    const webhook = stack().receiver.calls.find((c) => c.path === `/hooks/${token}`);
     expect(String(webhook?.headers.traceparent)).toContain(server.traceId);
   });
 
@@ -98,7 +97,7 @@ describe('one trace per request', () => {
       method: 'GET',
       path: `/ok/batch-${i}`,
     }));
-    const response = await api(stack, '/v1/batches', { json: { requests } });
+    const response = await api(stack(), '/v1/batches', { json: { requests } });
     const { batchId } = (await response.json()) as { batchId: string };
     const completion = await waitFor('the batch completion span', () =>
       receiver.spans.find((s) => s.name === 'complete batch' && s.attributes['sluice.batch_id'] === batchId),
@@ -118,11 +117,11 @@ describe('one trace per request', () => {
 
   it('keeps a dead letter in the traces even when its trace is not sampled', async () => {
     const token = randomUUID().slice(0, 8);
-    const response = await api(stack, '/v1/requests', {
+    const response = await api(stack(), '/v1/requests', {
       json: { route: 'e2e', method: 'GET', path: `/down/${token}` },
     });
     const { id } = (await response.json()) as { id: string };
-    expect((await terminalStatusOf(stack, id)).status).toBe('dead');
+    expect((await terminalStatusOf(stack(), id)).status).toBe('dead');
     const deadLetter = await waitFor('the dead-letter span', () =>
       receiver.spans.find(
         (s) =>
@@ -137,7 +136,7 @@ describe('one trace per request', () => {
 
 describe('/metrics of every service', () => {
   const scrape = async (name: (typeof serviceNames)[number]) =>
-    await (await fetch(`${stack.services[name].url}/metrics`)).text();
+    await (await fetch(`${stack().services[name].url}/metrics`)).text();
   const value = (text: string, name: string, ...labels: string[]) =>
     text
       .split('\n')
@@ -149,7 +148,7 @@ describe('/metrics of every service', () => {
       await Promise.all(serviceNames.map(async (n) => [n, await scrape(n)] as const)),
     );
     const token = randomUUID().slice(0, 8);
-    const response = await api(stack, '/v1/requests', {
+    const response = await api(stack(), '/v1/requests', {
       json: { route: 'e2e', method: 'GET', path: `/ok/${token}` },
       headers: { prefer: 'wait=20' },
     });

@@ -1,19 +1,14 @@
 import { waitFor } from '@sluice/testkit';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { api, type Stack, startStack, terminalStatusOf } from '../src/harness.ts';
+import { describe, expect, it } from 'vitest';
+import { api, terminalStatusOf } from '../src/harness.ts';
+import { stackPerFile } from '../src/stack-per-file.ts';
 import { ScriptedUpstream } from '../src/upstream.ts';
 
 const upstream = new ScriptedUpstream();
-let stack: Stack;
-beforeAll(async () => {
-  stack = await startStack(inject('kafkaBrokers'), upstream.handler);
-}, 180_000);
-afterAll(async () => {
-  await stack?.stop();
-});
+const stack = stackPerFile(() => ({ upstream: upstream.handler }));
 
 async function workerMetric(name: string, labels = ''): Promise<number> {
-  const text = await (await fetch(`${stack.services['batch-worker'].url}/metrics`)).text();
+  const text = await (await fetch(`${stack().services['batch-worker'].url}/metrics`)).text();
   const line =
     text.split('\n').find((l) => l.startsWith(`${name}{`) && l.includes(labels)) ??
     text.split('\n').find((l) => l.startsWith(`${name} `));
@@ -23,10 +18,10 @@ async function workerMetric(name: string, labels = ''): Promise<number> {
 describe('an upstream that goes down', () => {
   it('pauses consumption instead of burning attempts, probes, and resumes when the probe succeeds', async () => {
     upstream.fragileDown = true;
-    const fragileCalls = () => stack.upstream.calls.filter((c) => c.path.startsWith('/fragile')).length;
+    const fragileCalls = () => stack().upstream.calls.filter((c) => c.path.startsWith('/fragile')).length;
     const ids: string[] = [];
     for (let i = 0; i < 20; i += 1) {
-      const response = await api(stack, '/v1/requests', {
+      const response = await api(stack(), '/v1/requests', {
         json: { route: 'e2e-fragile', method: 'GET', path: `/item/${i}` },
       });
       ids.push(((await response.json()) as { id: string }).id);
@@ -43,7 +38,7 @@ describe('an upstream that goes down', () => {
     expect(Date.now() - openedAt).toBeGreaterThanOrEqual(700);
     upstream.fragileDown = false;
     for (const id of ids) {
-      const done = await terminalStatusOf(stack, id);
+      const done = await terminalStatusOf(stack(), id);
       expect(done.status).toBe('succeeded');
       expect(done.attempts).toBeLessThanOrEqual(10);
     }
