@@ -28,20 +28,27 @@ function raw(request: string): Promise<string> {
 
 const json = '{"route":"echo","method":"POST","path":"/x"}';
 
+/** An authenticated POST /v1/requests written by hand: the given header lines, then the body as it is. */
+function rawSubmission(headers: string[], body: string): Promise<string> {
+  return raw(
+    [
+      'POST /v1/requests HTTP/1.1',
+      `Host: ${new URL(ingress.url).host}`,
+      'Authorization: Bearer sk_test_acme_0123456789',
+      'Content-Type: application/json',
+      ...headers,
+      '',
+      body,
+    ].join('\r\n'),
+  );
+}
+
 describe('request smuggling', () => {
   it('refuses a request with both Content-Length and Transfer-Encoding as a problem, enqueuing nothing', async () => {
     const before = await recordCount(ingress.kafka, ingress.topic('requests'));
-    const answer = await raw(
-      [
-        'POST /v1/requests HTTP/1.1',
-        `Host: ${new URL(ingress.url).host}`,
-        'Authorization: Bearer sk_test_acme_0123456789',
-        'Content-Type: application/json',
-        `Content-Length: ${json.length}`,
-        'Transfer-Encoding: chunked',
-        '',
-        `${json.length.toString(16)}\r\n${json}\r\n0\r\n\r\n`,
-      ].join('\r\n'),
+    const answer = await rawSubmission(
+      [`Content-Length: ${json.length}`, 'Transfer-Encoding: chunked'],
+      `${json.length.toString(16)}\r\n${json}\r\n0\r\n\r\n`,
     );
     expect(answer).toMatch(/^HTTP\/1\.1 400 /);
     expect(answer).toContain('application/problem+json');
@@ -64,18 +71,10 @@ describe('request smuggling', () => {
 
   it('refuses headers larger than limits.maxHeaderBytes with 431 and a problem document, enqueuing nothing', async () => {
     const before = await recordCount(ingress.kafka, ingress.topic('requests'));
-    const answer = await raw(
-      [
-        'POST /v1/requests HTTP/1.1',
-        `Host: ${new URL(ingress.url).host}`,
-        'Authorization: Bearer sk_test_acme_0123456789',
-        'Content-Type: application/json',
-        // 20 KiB of header against the default limit of 16 KiB.
-        `X-Padding: ${'p'.repeat(20 * 1024)}`,
-        `Content-Length: ${json.length}`,
-        '',
-        json,
-      ].join('\r\n'),
+    // 20 KiB of header against the default limit of 16 KiB.
+    const answer = await rawSubmission(
+      [`X-Padding: ${'p'.repeat(20 * 1024)}`, `Content-Length: ${json.length}`],
+      json,
     );
     expect(answer).toMatch(/^HTTP\/1\.1 431 /);
     expect(answer).toContain('application/problem+json');
