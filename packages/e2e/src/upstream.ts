@@ -1,6 +1,5 @@
 import type { ServerResponse } from 'node:http';
-import { createServer, type Socket } from 'node:net';
-import { type CallHandler, echo, type ReceivedCall } from '@sluice/testkit';
+import { type CallHandler, echo, type ReceivedCall, startRecordingServer } from '@sluice/testkit';
 
 /**
  * The upstream of the end-to-end tests. What it does is named by the request path below /up, so that one server
@@ -122,33 +121,12 @@ export interface SilentServer {
 }
 
 export async function startSilentServer(): Promise<SilentServer> {
-  const sockets = new Set<Socket>();
-  const received: string[] = [];
-  const server = createServer((socket) => {
-    sockets.add(socket);
-    let head = '';
-    socket.on('data', (chunk: Buffer) => {
-      head += chunk.toString('latin1');
-      // One request per connection at most (it is never answered); its headers end at the first blank line.
-      const end = head.indexOf('\r\n\r\n');
-      if (end < 0) return;
-      const id = /^idempotency-key:\s*(\S+)/im.exec(head.slice(0, end))?.[1];
-      received.push(id ?? '');
-      head = head.slice(end + 4);
-    });
-    socket.on('error', () => {});
-    socket.once('close', () => sockets.delete(socket));
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  // A recording server whose handler never writes: the request is read and kept, the answer never comes.
+  const server = await startRecordingServer(() => {});
   return {
-    url: `http://127.0.0.1:${port}`,
-    requestIds: () => [...received],
-    close: async () => {
-      for (const socket of sockets) socket.destroy();
-      await new Promise((resolve) => server.close(resolve));
-    },
+    url: server.url,
+    requestIds: () => server.calls.map((call) => String(call.headers['idempotency-key'] ?? '')),
+    close: () => server.close(),
   };
 }
 

@@ -17,6 +17,7 @@ export {
   type Limits,
   type RateConfig,
   type RouteConfig,
+  routeNamed,
   type TargetConfig,
   type TenantConfig,
   type UpstreamConfig,

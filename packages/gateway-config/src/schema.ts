@@ -282,7 +282,7 @@ export const gatewayConfigSchema = z
   .superRefine((config, ctx) => {
     for (const [tenantId, entry] of Object.entries(config.tenants)) {
       for (const [index, routeName] of entry.routes.entries()) {
-        if (!(routeName in config.routes)) {
+        if (routeNamed(config, routeName) === undefined) {
           ctx.addIssue({
             code: 'custom',
             path: ['tenants', tenantId, 'routes', index],
@@ -354,4 +354,12 @@ function isCidr(value: string): boolean {
   const prefix = Number(bits);
   if (isIPv4(address)) return prefix <= 32;
   return isIPv6(address) && prefix <= 128;
+}
+
+/**
+ * The route of that name, or undefined. Own properties only: the routes are a plain object, and a name like
+ * "constructor" must not find Object.prototype's.
+ */
+export function routeNamed(config: Pick<GatewayConfig, 'routes'>, name: string): RouteConfig | undefined {
+  return Object.hasOwn(config.routes, name) ? config.routes[name] : undefined;
 }

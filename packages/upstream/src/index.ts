@@ -35,4 +35,4 @@ export {
   type WaitReason,
   waitReasons,
 } from './traffic/upstream-state.ts';
-export { UpstreamPathError, upstreamUrl } from './url.ts';
+export { checkUpstreamPath, UpstreamPathError, upstreamUrl } from './url.ts';

@@ -6,11 +6,10 @@ export class UpstreamPathError extends Error {
 }
 
 /**
- * The URL a request goes to: the target's base URL with the request's path appended below the base path, and
- * its query. The client supplies only a path, never an origin; a path that would climb out of the base path
- * (`..` segments, also percent-encoded) or name another authority (`//host`) is refused.
+ * Refuses a client's path that could leave the route's base path: not starting with a single "/", control
+ * characters, "\\", "?" or "#", bad percent-encoding, "." or ".." segments (also percent-encoded), encoded slashes.
  */
-export function upstreamUrl(base: string, path: string, query: Record<string, string | string[]> = {}): URL {
+export function checkUpstreamPath(path: string): void {
   if (!path.startsWith('/') || path.startsWith('//')) {
     throw new UpstreamPathError('path must start with a single "/"');
   }
@@ -29,6 +28,15 @@ export function upstreamUrl(base: string, path: string, query: Record<string, st
       throw new UpstreamPathError('path must not contain "." or ".." segments or encoded slashes');
     }
   }
+}
+
+/**
+ * The URL a request goes to: the target's base URL with the request's path appended below the base path, and
+ * its query. The client supplies only a path, never an origin; a path that would climb out of the base path
+ * (`..` segments, also percent-encoded) or name another authority (`//host`) is refused.
+ */
+export function upstreamUrl(base: string, path: string, query: Record<string, string | string[]> = {}): URL {
+  checkUpstreamPath(path);
   const url = new URL(base);
   url.pathname = `${url.pathname.replace(/\/+$/, '')}${path}`;
   url.search = '';

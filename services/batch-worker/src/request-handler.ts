@@ -10,7 +10,7 @@ import {
   requestRecord,
   type TerminalStatus,
 } from '@sluice/contracts';
-import type { GatewayConfig, RouteConfig } from '@sluice/gateway-config';
+import { type GatewayConfig, type RouteConfig, routeNamed } from '@sluice/gateway-config';
 import type { ConsumedRecord, Producer, ProducerRecord } from '@sluice/kafka';
 import { deadLetterRecord, notBeforeOf, waitUntil } from '@sluice/runtime';
 import { forceSampleAttribute, inSpan, traceHeaders } from '@sluice/telemetry';
@@ -71,7 +71,7 @@ export class RequestHandler {
     }
     const request = decoded.value;
     if (record.topic === this.#deps.topics.retries) await waitUntil(notBeforeOf(record), signal);
-    const route = this.#deps.gateway().routes[request.route];
+    const route = routeNamed(this.#deps.gateway(), request.route);
     if (route === undefined) {
       await this.#send([
         this.#deadLetter(

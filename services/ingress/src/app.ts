@@ -1,5 +1,6 @@
 import { type Tracer, trace } from '@opentelemetry/api';
 import { isTerminal, type StatusMessage } from '@sluice/contracts';
+import { routeNamed } from '@sluice/gateway-config';
 import type { Readiness } from '@sluice/runtime';
 import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import type { Admission } from './admission.ts';
@@ -187,7 +188,7 @@ export function createApp(deps: AppDeps): Express {
   app.all('/r/:route{/*path}', tenantOnly, (req, res, next) => {
     const name = String(req.params.route);
     const config = deps.gateway().config;
-    const route = Object.hasOwn(config.routes, name) ? config.routes[name] : undefined;
+    const route = routeNamed(config, name);
     if (route?.mode !== 'direct') {
       next();
       return;

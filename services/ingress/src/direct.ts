@@ -1,16 +1,10 @@
 import { Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import type { RouteConfig } from '@sluice/gateway-config';
-import {
-  hopByHopHeaders,
-  reportOf,
-  type Target,
-  UpstreamPathError,
-  UpstreamState,
-  upstreamUrl,
-} from '@sluice/upstream';
+import { hopByHopHeaders, reportOf, type Target, UpstreamState } from '@sluice/upstream';
 import type { NextFunction, Request, Response } from 'express';
 import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
+import { checkPath } from './plan.ts';
 import { HttpProblem, sendProblem } from './problems.ts';
 
 interface DirectRoute {
@@ -59,15 +53,9 @@ export class DirectProxy {
     // route's base path on an upstream that normalises paths.
     const [path = ''] = req.originalUrl.split('?');
     try {
-      upstreamUrl('http://upstream.invalid', path.slice(`/r/${name}`.length) || '/');
+      checkPath(path.slice(`/r/${name}`.length) || '/');
     } catch (error) {
-      if (!(error instanceof UpstreamPathError)) throw error;
-      next(
-        new HttpProblem('validation', {
-          detail: error.message,
-          errors: [{ path: 'path', message: error.message }],
-        }),
-      );
+      next(error);
       return;
     }
     const declared = Number(req.headers['content-length'] ?? '0');

@@ -1,7 +1,12 @@
 import { trace } from '@opentelemetry/api';
 import { type Priority, progressRecord, requestRecord, statusRecord } from '@sluice/contracts';
 import type { Producer, ProducerRecord } from '@sluice/kafka';
-import { type IdempotencyScope, type StateStore, StateUnavailableError } from '@sluice/state';
+import {
+  type IdempotencyClaim,
+  type IdempotencyScope,
+  type StateStore,
+  StateUnavailableError,
+} from '@sluice/state';
 import { type PlannedBatch, withDerivedIds } from './plan.ts';
 import { HttpProblem } from './problems.ts';
 
@@ -69,7 +74,7 @@ export class Enqueuer {
     const scope: IdempotencyScope = { tenant: batch.accepted.tenant, key: idempotency.key };
     const pendingKey = `${scope.tenant}\u0000${scope.key}`;
     await this.#pending.get(pendingKey);
-    let claim: Awaited<ReturnType<StateStore['claimIdempotencyKey']>>;
+    let claim: IdempotencyClaim;
     try {
       claim = await this.#store.claimIdempotencyKey(
         scope,

@@ -8,8 +8,8 @@ import {
   type RequestMessage,
   type StatusMessage,
 } from '@sluice/contracts';
-import type { GatewayConfig, RouteConfig } from '@sluice/gateway-config';
-import { forwardableHeaders, UpstreamPathError, upstreamUrl } from '@sluice/upstream';
+import { type GatewayConfig, type RouteConfig, routeNamed } from '@sluice/gateway-config';
+import { checkUpstreamPath, forwardableHeaders, UpstreamPathError } from '@sluice/upstream';
 import type { BatchItemSubmission } from './api-schemas.ts';
 import { HttpProblem } from './problems.ts';
 
@@ -32,10 +32,22 @@ export interface SubmittedRequest extends Omit<BatchItemSubmission, 'body' | 'bo
   payload?: Payload;
 }
 
+/** Throws a validation problem naming `path` when a client's path could leave its route's base path. */
+export function checkPath(path: string): void {
+  try {
+    checkUpstreamPath(path);
+  } catch (error) {
+    if (!(error instanceof UpstreamPathError)) throw error;
+    throw new HttpProblem('validation', {
+      detail: error.message,
+      errors: [{ path: 'path', message: error.message }],
+    });
+  }
+}
+
 /** The route a tenant names, or the problem that explains why it cannot use it. */
 export function routeFor(config: GatewayConfig, tenant: string, route: string): RouteConfig {
-  // Own properties only: a route named "constructor" must not find Object.prototype's.
-  const entry = Object.hasOwn(config.routes, route) ? config.routes[route] : undefined;
+  const entry = routeNamed(config, route);
   if (entry === undefined) throw new HttpProblem('unknown-route', { detail: `no route named "${route}"` });
   if (!config.tenants[tenant]?.routes.includes(route)) {
     throw new HttpProblem('forbidden', { detail: `this tenant may not use route "${route}"` });
@@ -98,15 +110,7 @@ export function planRequest(input: {
   if (input.jsonBody && submitted.payload?.encoding === 'utf8' && headers['content-type'] === undefined) {
     headers['content-type'] = 'application/json';
   }
-  try {
-    upstreamUrl(route.upstream.targets[0]?.url ?? 'http://invalid', submitted.path, submitted.query ?? {});
-  } catch (error) {
-    if (!(error instanceof UpstreamPathError)) throw error;
-    throw new HttpProblem('validation', {
-      detail: error.message,
-      errors: [{ path: 'path', message: error.message }],
-    });
-  }
+  checkPath(submitted.path);
   const deadlineMs = submitted.deadlineMs ?? route.deadline.defaultMs;
   if (deadlineMs > route.deadline.maxMs) {
     throw new HttpProblem('validation', {

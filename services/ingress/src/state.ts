@@ -38,17 +38,11 @@ export function openState(env: Config, onError: (error: unknown) => void): Ingre
     };
   }
   const store = new RedisStateStore({
-    ...(env.REDIS_URL !== undefined ? { url: env.REDIS_URL } : {}),
-    ...(env.REDIS_CLUSTER_NODES !== undefined
-      ? {
-          nodes: env.REDIS_CLUSTER_NODES.map((node) => {
-            const [host = '', port = '6379'] = node.split(':');
-            return { host, port: Number(port) };
-          }),
-        }
-      : {}),
-    ...(env.REDIS_USERNAME !== undefined ? { username: env.REDIS_USERNAME } : {}),
-    ...(env.REDIS_PASSWORD !== undefined ? { password: env.REDIS_PASSWORD } : {}),
+    url: env.REDIS_URL,
+    // ioredis takes cluster nodes as "host:port".
+    nodes: env.REDIS_CLUSTER_NODES,
+    username: env.REDIS_USERNAME,
+    password: env.REDIS_PASSWORD,
     tls: env.REDIS_TLS,
     keyPrefix: env.REDIS_KEY_PREFIX,
     retentionMs: env.STATUS_RETENTION_MS,

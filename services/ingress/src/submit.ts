@@ -82,7 +82,8 @@ export async function submitBatch(
   return { batchId: outcome.id, ids: statuses.map((s) => s.id).sort(), replayed: true };
 }
 
-function idempotencyKeyOf(field: string | undefined, header: string | undefined): string | undefined {
+/** The idempotency key of a submission (the body's field or the header, which must agree), checked. */
+export function idempotencyKeyOf(field: string | undefined, header: string | undefined): string | undefined {
   if (field !== undefined && header !== undefined && field !== header) {
     throw new HttpProblem('validation', {
       detail: 'the Idempotency-Key header and the idempotencyKey field differ',

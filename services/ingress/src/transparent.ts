@@ -4,7 +4,7 @@ import type { Request } from 'express';
 import { submittedId } from './enqueue.ts';
 import { fingerprint, planBatch, type SubmittedRequest } from './plan.ts';
 import { HttpProblem } from './problems.ts';
-import type { SubmitContext } from './submit.ts';
+import { idempotencyKeyOf, type SubmitContext } from './submit.ts';
 
 /**
  * Headers that steer Sluice in the transparent form. Like every `Sluice-*` header they never reach the upstream;
@@ -78,10 +78,7 @@ export async function transparentRequest(
     ...(key !== undefined ? { key } : {}),
     ...(deadline !== undefined ? { deadlineMs: Number(deadline) } : {}),
   };
-  const idempotencyKey = req.get('idempotency-key');
-  if (idempotencyKey !== undefined && (idempotencyKey.length === 0 || idempotencyKey.length > 256)) {
-    throw new HttpProblem('validation', { detail: 'Idempotency-Key has 1 to 256 characters' });
-  }
+  const idempotencyKey = idempotencyKeyOf(undefined, req.get('idempotency-key'));
   const idempotency =
     idempotencyKey === undefined
       ? undefined
