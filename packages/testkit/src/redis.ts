@@ -1,11 +1,11 @@
 import { type ChildProcess, execFile, spawn } from 'node:child_process';
 import { accessSync, constants, openSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
-import { Socket } from 'node:net';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { delimiter, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { promisify } from 'node:util';
-import { stopProcess } from './kafka/jvm.ts';
+import { Redis } from 'ioredis';
+import { stopProcess, tail } from './kafka/jvm.ts';
 import { freePort } from './net.ts';
 import { cacheDir } from './paths.ts';
 
@@ -124,7 +124,7 @@ class RedisProcess implements RedisServer {
       const state = await Promise.race([exited.then((code) => ({ code })), delay(50).then(() => undefined)]);
       if (state !== undefined) {
         throw new RedisUnavailableError(
-          `redis-server on port ${this.port} exited with code ${state.code} while starting:\n${await tail(logFile)}`,
+          `redis-server on port ${this.port} exited with code ${state.code} while starting:\n${await tail(logFile, 30, '(no redis-server log)')}`,
         );
       }
       const reply = await redisCommand(this.port, ['PING']).catch(() => undefined);
@@ -132,7 +132,7 @@ class RedisProcess implements RedisServer {
     }
     await stopProcess(child, 'SIGKILL');
     throw new RedisUnavailableError(
-      `redis-server on port ${this.port} did not answer PING within ${startTimeoutMs} ms:\n${await tail(logFile)}`,
+      `redis-server on port ${this.port} did not answer PING within ${startTimeoutMs} ms:\n${await tail(logFile, 30, '(no redis-server log)')}`,
     );
   }
 
@@ -249,61 +249,27 @@ export async function startRedisCluster(
 }
 
 /**
- * Sends one command over a fresh connection and resolves with its reply (a simple or bulk string, or an integer
- * as text); an error reply rejects. Enough RESP for the test kit's readiness checks, without a client library.
+ * Sends one command over a fresh connection and resolves with its reply as text; an error reply, or no answer
+ * within the timeout, rejects. For the test kit's readiness checks (PING, CLUSTER INFO).
  */
 export async function redisCommand(port: number, args: string[], timeoutMs = 2_000): Promise<string> {
-  return await new Promise<string>((resolve, reject) => {
-    const socket = new Socket();
-    let buffer = Buffer.alloc(0);
-    const done = (error: Error | undefined, reply?: string) => {
-      socket.destroy();
-      if (error !== undefined) reject(error);
-      else resolve(reply ?? '');
-    };
-    socket.setTimeout(timeoutMs, () =>
-      done(new Error(`no reply from 127.0.0.1:${port} within ${timeoutMs} ms`)),
-    );
-    socket.once('error', (error) => done(error));
-    socket.on('data', (chunk: Buffer) => {
-      buffer = Buffer.concat([buffer, chunk]);
-      const reply = parseReply(buffer);
-      if (reply === undefined) return;
-      if (reply.error) done(new Error(reply.value));
-      else done(undefined, reply.value);
-    });
-    socket.connect(port, host, () => {
-      const parts = args.map((arg) => `$${Buffer.byteLength(arg)}\r\n${arg}\r\n`);
-      socket.write(`*${args.length}\r\n${parts.join('')}`);
-    });
+  const [command = 'PING', ...rest] = args;
+  const client = new Redis({
+    host,
+    port,
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
   });
-}
-
-/** One complete RESP2 reply of the kinds above, or undefined while more bytes are due. */
-function parseReply(buffer: Buffer): { error: boolean; value: string } | undefined {
-  const lineEnd = buffer.indexOf('\r\n');
-  if (lineEnd < 0) return undefined;
-  const type = String.fromCharCode(buffer[0] ?? 0);
-  const line = buffer.subarray(1, lineEnd).toString('utf8');
-  switch (type) {
-    case '+':
-    case ':':
-      return { error: false, value: line };
-    case '-':
-      return { error: true, value: line };
-    case '$': {
-      const length = Number(line);
-      if (length < 0) return { error: false, value: '' };
-      const start = lineEnd + 2;
-      if (buffer.length < start + length + 2) return undefined;
-      return { error: false, value: buffer.subarray(start, start + length).toString('utf8') };
-    }
-    default:
-      return { error: true, value: `unexpected RESP reply type ${JSON.stringify(type)}` };
+  // A refused connection rejects connect(); the event would only repeat it.
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    return String(await client.call(command, ...rest));
+  } finally {
+    client.disconnect();
   }
-}
-
-async function tail(file: string): Promise<string> {
-  const log = await readFile(file, 'utf8').catch(() => '(no redis-server log)');
-  return log.split('\n').slice(-30).join('\n');
 }

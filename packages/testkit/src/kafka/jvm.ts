@@ -306,10 +306,11 @@ export async function stopProcess(child: ChildProcess | undefined, signal: NodeJ
   clearTimeout(timer);
 }
 
-async function tail(file: string, lines = 30): Promise<string> {
+/** The last lines of a server's log file, for the message of a start that failed. */
+export async function tail(file: string, lines = 30, missing = '(no broker log)'): Promise<string> {
   try {
     return (await readFile(file, 'utf8')).split('\n').slice(-lines).join('\n');
   } catch {
-    return '(no broker log)';
+    return missing;
   }
 }
