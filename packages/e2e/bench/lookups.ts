@@ -12,6 +12,7 @@ import { join } from 'node:path';
 import { ServiceProcess, startKafka, startRedis, uniqueName } from '@sluice/testkit';
 import { Pool } from 'undici';
 import { gatewayYaml, tenantKeys } from '../src/harness.ts';
+import { closedLoop, median } from './closed-loop.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 6);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -67,36 +68,18 @@ async function seed(url: string): Promise<string[]> {
 }
 
 async function lookups(url: string, ids: string[]) {
-  const pool = new Pool(url, { connections });
-  const latencies: number[] = [];
-  let failed = 0;
-  const started = performance.now();
-  const until = started + seconds * 1000;
-  await Promise.all(
-    Array.from({ length: connections }, async (_, worker) => {
-      let i = worker;
-      while (performance.now() < until) {
-        const sent = performance.now();
-        const response = await pool.request({
-          path: `/v1/requests/${ids[i % ids.length]}`,
-          method: 'GET',
-          headers: { authorization },
-        });
-        await response.body.dump();
-        if (response.statusCode === 200) latencies.push(performance.now() - sent);
-        else failed += 1;
-        i += connections;
-      }
+  return await closedLoop(url, {
+    connections,
+    durationMs: seconds * 1000,
+    okStatus: 200,
+    request: (client, n) => ({
+      path: `/v1/requests/${ids[(client + n * connections) % ids.length]}`,
+      method: 'GET',
+      headers: { authorization },
     }),
-  );
-  const elapsed = performance.now() - started;
-  await pool.close();
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-  return { perSecond: (latencies.length / elapsed) * 1000, p50: at(0.5), p99: at(0.99), failed };
+  });
 }
 
-const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? 0;
 const services = {
   embedded: await ingress({ STATE_STORE: 'embedded' }),
   redis: await ingress({

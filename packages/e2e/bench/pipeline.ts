@@ -28,6 +28,7 @@ import {
 } from '@sluice/testkit';
 import { Pool } from 'undici';
 import { gatewayYaml, tenantKeys } from '../src/harness.ts';
+import { closedLoop, median } from './closed-loop.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
@@ -44,46 +45,27 @@ interface LoadResult {
   p99: number;
 }
 
-/** Keeps `connections` requests in flight for `durationMs` and measures every answer. */
+/** Keeps `connections` submissions in flight for `durationMs` and measures every answer. */
 async function load(url: string, durationMs: number, headers: Record<string, string>): Promise<LoadResult> {
-  const pool = new Pool(url, { connections, pipelining: 1 });
   const body = JSON.stringify({
     route: 'e2e',
     method: 'POST',
     path: '/ok/bench',
     body: { sku: 'a-1', qty: 2 },
   });
-  const latencies: number[] = [];
-  let failed = 0;
-  const started = performance.now();
-  const until = started + durationMs;
-  await Promise.all(
-    Array.from({ length: connections }, async () => {
-      while (performance.now() < until) {
-        const sent = performance.now();
-        const response = await pool.request({
-          path: '/v1/requests',
-          method: 'POST',
-          headers: { 'content-type': 'application/json', ...headers },
-          body,
-        });
-        await response.body.dump();
-        if (response.statusCode === 202) latencies.push(performance.now() - sent);
-        else failed += 1;
-      }
+  const figures = await closedLoop(url, {
+    connections,
+    durationMs,
+    okStatus: 202,
+    request: () => ({
+      path: '/v1/requests',
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body,
     }),
-  );
-  const elapsed = performance.now() - started;
-  await pool.close();
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? 0;
-  return {
-    accepted: latencies.length,
-    failed,
-    perSecond: (latencies.length / elapsed) * 1000,
-    p50: at(0.5),
-    p99: at(0.99),
-  };
+  });
+  const { ok, ...rest } = figures;
+  return { ...rest, accepted: ok };
 }
 
 function startBare(env: Record<string, string>, port: number): Promise<ChildProcess> {
@@ -205,7 +187,6 @@ for (let round = 0; round < rounds; round += 1) {
   }
 }
 bare.kill('SIGTERM');
-const median = (list: number[]) => [...list].sort((a, b) => a - b)[Math.floor(list.length / 2)] ?? 0;
 const summary = (which: 'ingress' | 'bare') => ({
   perSecond: median(results[which].map((r) => r.perSecond)),
   p50: median(results[which].map((r) => r.p50)),
