@@ -8,6 +8,7 @@ import {
   Producer as PlatformaticProducer,
   ProduceAcks,
 } from '@platformatic/kafka';
+import pRetry from 'p-retry';
 import { assignedPartitions, lagOf, partitionKey, revokedPartitions } from '../assignment.ts';
 import { KafkaError, kafkaErrorCodes } from '../errors.ts';
 import { ProduceBatcher } from '../produce-batcher.ts';
@@ -288,18 +289,16 @@ class PlatformaticConsumerAdapter implements Consumer {
       this.#consumer = this.#createConsumer();
       // The old member may not be able to leave politely (the broker may still be away): its session expires.
       void previous.close(true).catch(() => {});
-      let delayMs = 250;
-      while (!this.#closing) {
-        try {
-          await this.#openStream();
-          break;
-        } catch (error) {
-          // #openStream throws only KafkaErrors.
-          this.#handlers?.onError?.(error as KafkaError);
-          await new Promise((resolve) => setTimeout(resolve, delayMs));
-          delayMs = Math.min(delayMs * 2, 5_000);
-        }
-      }
+      await pRetry(() => this.#openStream(), {
+        retries: Number.POSITIVE_INFINITY,
+        minTimeout: 250,
+        maxTimeout: 5_000,
+        shouldRetry: () => !this.#closing,
+        // #openStream throws only KafkaErrors.
+        onFailedAttempt: ({ error }) => this.#handlers?.onError?.(error as KafkaError),
+      }).catch(() => {
+        // Given up only because the consumer closes.
+      });
       this.#recovering = false;
     })();
   }
