@@ -1,4 +1,5 @@
 import { type Dispatcher, H2CClient, Pool } from 'undici';
+import { tryDeadline } from './deadline.ts';
 import { forwardableHeaders, hopByHopHeaders } from './headers.ts';
 import { type UpstreamErrorCode, type UpstreamOutcome, upstreamErrorCodes } from './outcome.ts';
 
@@ -59,8 +60,8 @@ export class UpstreamClient {
   async call(call: UpstreamCall): Promise<UpstreamOutcome> {
     const started = performance.now();
     const elapsed = () => Math.round((performance.now() - started) * 10) / 10;
-    const timeout = AbortSignal.timeout(call.timeoutMs);
-    const signal = call.signal ? AbortSignal.any([call.signal, timeout]) : timeout;
+    const deadline = tryDeadline(call.timeoutMs);
+    const signal = call.signal ? AbortSignal.any([call.signal, deadline.signal]) : deadline.signal;
     try {
       const response = await this.#pool(call.upstream, call.url.origin).request({
         path: `${call.url.pathname}${call.url.search}`,
@@ -70,8 +71,10 @@ export class UpstreamClient {
           'idempotency-key': call.idempotencyKey,
         },
         ...(call.body !== undefined && call.body.length > 0 ? { body: call.body } : {}),
-        headersTimeout: call.timeoutMs,
-        bodyTimeout: call.timeoutMs,
+        // The deadline below is the try's only clock: undici's own timers would fire from the same stalled
+        // timers phase and discard an answer that is already waiting on the socket.
+        headersTimeout: 0,
+        bodyTimeout: 0,
         signal,
       });
       const chunks: Buffer[] = [];
@@ -96,11 +99,13 @@ export class UpstreamClient {
         durationMs: elapsed(),
       };
     } catch (error) {
-      if (timeout.aborted)
+      if (deadline.signal.aborted)
         return failure(upstreamErrorCodes.timeout, `no answer within ${call.timeoutMs} ms`, elapsed());
       if (call.signal?.aborted) return failure(upstreamErrorCodes.aborted, 'the try was aborted', elapsed());
       const [code, message] = classifyError(error);
       return failure(code, message, elapsed());
+    } finally {
+      deadline.clear();
     }
   }
 

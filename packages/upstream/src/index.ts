@@ -1,4 +1,5 @@
 export { type UpstreamCall, UpstreamClient, type UpstreamClientOptions } from './client.ts';
+export { tryDeadline } from './deadline.ts';
 export { forwardableHeaders, hopByHopHeaders, internalHeaderPrefix } from './headers.ts';
 export {
   type BackoffPolicy,

@@ -1,3 +1,4 @@
+import { tryDeadline } from '@sluice/upstream';
 import ipaddr from 'ipaddr.js';
 import { Webhook } from 'standardwebhooks';
 import { Agent, request } from 'undici';
@@ -82,6 +83,7 @@ export class WebhookSender {
       };
     }
     const signature = new Webhook(webhook.secret).sign(webhook.messageId, now, webhook.payload);
+    const deadline = tryDeadline(this.#timeoutMs);
     try {
       const response = await request(url, {
         method: 'POST',
@@ -95,9 +97,10 @@ export class WebhookSender {
           'webhook-signature': signature,
         },
         body: webhook.payload,
-        headersTimeout: this.#timeoutMs,
-        bodyTimeout: this.#timeoutMs,
-        signal: AbortSignal.timeout(this.#timeoutMs),
+        // tryDeadline is the try's only clock (see there): undici's timers would count our own stalls too.
+        headersTimeout: 0,
+        bodyTimeout: 0,
+        signal: deadline.signal,
       });
       // The receiver's answer body is not needed; reading it frees the connection for reuse.
       await response.body.dump({ limit: 64 * 1024 });
@@ -127,6 +130,8 @@ export class WebhookSender {
         retryable: true,
         durationMs: elapsed(),
       };
+    } finally {
+      deadline.clear();
     }
   }
 

@@ -1,4 +1,5 @@
 import { request } from 'undici';
+import { tryDeadline } from '../deadline.ts';
 import { upstreamUrl } from '../url.ts';
 import type { Target } from './types.ts';
 
@@ -58,17 +59,21 @@ export class HealthChecker {
 
   async #check(target: Target): Promise<void> {
     let ok = false;
+    const deadline = tryDeadline(this.#settings.timeoutMs);
     try {
       const response = await request(upstreamUrl(target.url, this.#settings.path), {
         method: 'GET',
-        headersTimeout: this.#settings.timeoutMs,
-        bodyTimeout: this.#settings.timeoutMs,
-        signal: AbortSignal.timeout(this.#settings.timeoutMs),
+        // tryDeadline is the check's only clock: a stall of this process must not mark a target unhealthy.
+        headersTimeout: 0,
+        bodyTimeout: 0,
+        signal: deadline.signal,
       });
       await response.body.dump();
       ok = response.statusCode >= 200 && response.statusCode < 300;
     } catch {
       ok = false;
+    } finally {
+      deadline.clear();
     }
     const tally = this.#tallies.get(target.id) ?? { healthy: true, successes: 0, failures: 0 };
     if (ok) {
