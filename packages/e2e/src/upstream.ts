@@ -8,14 +8,13 @@ import { type CallHandler, echo, type ReceivedCall, startRecordingServer } from 
  * - /up/fail/{token}/{n}     503 for the first n calls with this token, then 200;
  * - /up/down/…               always 503;
  * - /up/limited/{token}      429 with Retry-After: 1 on the first call, then 200;
- * - /up/hang/…               answers after 2 s (past the slow route's timeout);
+ * - /up/hang/…               never answers (the worker's timeout ends the try and closes the connection);
  * - /up/hold/{token}         waits until the test releases the token, then 200;
  * - /up/slow/{token}/{ms}    answers 200 after ms milliseconds;
  * - /up/bad/…                400 (a final answer);
  * - /up/reset/{token}/{n}    for the first n calls with this token, headers and half a body, then the socket is
  *                            destroyed (a connection reset mid-response); then 200;
- * - /up/lag/{token}/{n}      the first n calls with this token answer after 2 s (past the slow route's timeout),
- *                            then at once;
+ * - /up/lag/{token}/{n}      the first n calls with this token never answer, then at once;
  * - /up/hold-fail/{token}/{n} waits until the test releases the token, then as /up/fail/{token}/{n}.
  * A token shared by many requests shares its count: /up/fail/{token}/150 is a storm of 150 503s, whoever gets them.
  * What each call was answered is kept per request (the Idempotency-Key the worker sends: the request id).
@@ -59,7 +58,9 @@ export class ScriptedUpstream {
       case 'limited':
         return seen === 1 ? reply(429, { 'retry-after': '1' }) : ok();
       case 'hang':
-        return new Promise<void>((resolve) => setTimeout(resolve, 2_000)).then(ok);
+        // Never answered, rather than answered late: a try's timeout is then the only way it can end, whatever
+        // the machine's speed, and a timeout that did not fire would leave the request unfinished.
+        return;
       case 'slow':
         return new Promise<void>((resolve) => setTimeout(resolve, Number(n))).then(ok);
       case 'hold':
@@ -71,7 +72,7 @@ export class ScriptedUpstream {
         log('reset');
         return resetMidResponse(res);
       case 'lag':
-        return seen <= Number(n) ? new Promise<void>((resolve) => setTimeout(resolve, 2_000)).then(ok) : ok();
+        return seen <= Number(n) ? undefined : ok();
       case 'hold-fail':
         return this.#hold(token).then(() => (seen <= Number(n) ? reply(503) : ok()));
       default:

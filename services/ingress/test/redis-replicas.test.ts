@@ -86,8 +86,22 @@ describe('two ingress replicas on Redis', () => {
         }
       }),
     );
-    const elapsed = (Date.now() - started) / 1000;
-    const allowed = rate.burst + rate.requestsPerSecond * elapsed;
+    // What the limit allowed is counted over the span the replicas accepted requests in (their acceptedAt, in
+    // the records themselves), not over the test's wall clock: a stalled client at either end would otherwise
+    // change the allowance without changing what the limiter did.
+    const acceptedAt = (
+      await readTopic(replicas[0]?.kafka as Ingress['kafka'], replicas[0]?.topic('requests') ?? '')
+    )
+      .map((record) => codecs.request.decode(record))
+      .flatMap((decoded) =>
+        decoded.ok && decoded.value.tenant === 'initech' ? [decoded.value.acceptedAt] : [],
+      );
+    expect(acceptedAt).toHaveLength(accepted);
+    const spanSeconds = (Math.max(...acceptedAt) - Math.min(...acceptedAt)) / 1000;
+    const allowed = rate.burst + rate.requestsPerSecond * spanSeconds;
+    console.log(
+      `rate limit: ${accepted} accepted and ${refused} refused in ${spanSeconds} s; ${allowed} allowed`,
+    );
     expect(refused).toBeGreaterThan(accepted);
     expect(Math.abs(accepted - allowed) / allowed).toBeLessThan(0.1);
     // Without a shared counter each replica would have allowed the whole rate: about twice as many.
