@@ -67,11 +67,13 @@ describe('a batch-worker killed in the middle of a batch, with a second one runn
     // 600 calls of 150 ms, 16 at a time per worker: about 3 s of work for two workers.
     const run = token();
     // Every 50th is held by the upstream until after the kill: the kill always falls in the middle of the batch.
+    // e2e-patient: a held call must not reach the route's timeout, however long the machine takes to get there.
     const first = await submitBatch(
       Array.from({ length: 600 }, (_, i) =>
         i % 50 === 49 ? `/hold/${run}-late/${i}` : `/slow/${run}-${i}/150`,
       ),
       `/hooks/${run}`,
+      'e2e-patient',
     );
     const called = (prefix: string) => callsTo(stack().upstream.calls, prefix).length;
     await waitFor('the batch to be under way', () => called(`/up/slow/${run}-`) >= 100, { intervalMs: 10 });
@@ -149,12 +151,14 @@ describe('the aggregator, then delivery, killed in the middle of a load and star
     await Promise.all(
       Array.from({ length: 8 }, async (_, lane) => {
         for (let i = lane; i < 300; i += 8) {
+          // Every 50th is held until after both kills: they always fall in the middle of the load. On
+          // e2e-patient, so that a held call never reaches the route's timeout, however slow the machine.
+          const held = i % 50 === 49;
           const response = await api(stack(), '/v1/requests', {
             json: {
-              route: 'e2e',
+              route: held ? 'e2e-patient' : 'e2e',
               method: 'GET',
-              // Every 50th is held until after both kills: they always fall in the middle of the load.
-              path: i % 50 === 49 ? `/hold/${run}-late/${i}` : `/slow/${run}-${i}/400`,
+              path: held ? `/hold/${run}-late/${i}` : `/slow/${run}-${i}/400`,
               callback: { url: `${stack().receiver.url}${hooks}` },
             },
           });
