@@ -116,6 +116,8 @@ export interface StackOptions {
   gatewayYaml?: string;
   /** Routes added to the common ones (see gatewayYaml). */
   routes?: ExtraRoutes;
+  /** Options for node itself per service (e.g. `--cpu-prof` for `pnpm profile`). */
+  nodeArgs?: Partial<Record<ServiceName, string[]>>;
 }
 
 export async function startStack(options: StackOptions): Promise<Stack> {
@@ -150,7 +152,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
   };
   const services = {} as Record<ServiceName, ServiceProcess>;
   const startService = async (name: ServiceName) => {
-    const service = await ServiceProcess.start({ name, env });
+    const service = await ServiceProcess.start({ name, env, nodeArgs: options.nodeArgs?.[name] ?? [] });
     services[name] = service;
     await service.waitReady(90_000);
   };

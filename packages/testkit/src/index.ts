@@ -38,4 +38,5 @@ export {
   serviceNames,
   startStack,
 } from './services.ts';
+export { type BuiltTool, ensureTool, infernoFlamegraph, toolBinary, vegeta } from './tools.ts';
 export { waitFor } from './wait.ts';

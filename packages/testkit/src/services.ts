@@ -17,6 +17,8 @@ export interface ServiceProcessOptions {
   echo?: boolean;
   /** Another entry file instead of the service's own main (test fixtures built from the same runtime). */
   entry?: string;
+  /** Options for node itself, before the entry file (e.g. `--cpu-prof` for `pnpm profile`). */
+  nodeArgs?: string[];
 }
 
 export interface ServiceExit {
@@ -50,10 +52,12 @@ export class ServiceProcess {
   static async start(options: ServiceProcessOptions): Promise<ServiceProcess> {
     const port = Number(options.env.HTTP_PORT ?? (await freePort()));
     const dir = join(repoRoot(), 'services', options.name);
-    const args =
-      options.mode === 'dist'
+    const args = [
+      ...(options.nodeArgs ?? []),
+      ...(options.mode === 'dist'
         ? [options.entry ?? join(dir, 'dist', 'main.js')]
-        : ['--conditions=sluice-source', options.entry ?? join(dir, 'src', 'main.ts')];
+        : ['--conditions=sluice-source', options.entry ?? join(dir, 'src', 'main.ts')]),
+    ];
     const child = spawn(process.execPath, args, {
       cwd: dir,
       env: {
