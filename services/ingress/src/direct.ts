@@ -1,17 +1,27 @@
-import { Agent as HttpAgent, type IncomingMessage, type ServerResponse } from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
+import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
 import type { RouteConfig } from '@sluice/gateway-config';
-import { hopByHopHeaders, reportOf, type Target, UpstreamState } from '@sluice/upstream';
+import { hopByHopHeaders, reportOf, type Target, type TryReport, UpstreamState } from '@sluice/upstream';
 import type { NextFunction, Request, Response } from 'express';
-import { createProxyMiddleware, type RequestHandler } from 'http-proxy-middleware';
+import { type Dispatcher, Pool, errors as undiciErrors } from 'undici';
 import { checkPath } from './plan.ts';
 import { HttpProblem, sendProblem } from './problems.ts';
 
+interface Endpoint {
+  origin: string;
+  host: string;
+  /** The target's base path (`/base` of `http://host/base/`): request paths are appended below it. */
+  basePath: string;
+  /** Keep-alive connections to the target, up to the route's concurrency. */
+  pool: Dispatcher;
+}
+
 interface DirectRoute {
-  version: string;
+  /** The route's configuration object this state was built from: a reload makes a new one. */
+  config: RouteConfig;
   state: UpstreamState;
-  proxy: RequestHandler<IncomingMessage, ServerResponse>;
-  agents: Array<HttpAgent | HttpsAgent>;
+  endpoint(targetUrl: string): Endpoint;
+  close(): Promise<void>;
 }
 
 export interface DirectProxyOptions {
@@ -19,15 +29,22 @@ export interface DirectProxyOptions {
   now?: () => number;
 }
 
-const tryHeader = 'x-sluice-direct-target';
+/** A streamed request body grew past the limit: the try ends, and the client is answered 413. */
+class BodyTooLarge extends Error {
+  constructor(limit: number) {
+    super(`the body exceeds ${limit} bytes`);
+    this.name = 'BodyTooLarge';
+  }
+}
 
 /**
- * Routes with `mode: direct` are proxied straight through by the ingress (http-proxy-middleware), with no queue:
- * the same target selection and health state as the batch-workers (balancer, outlier detection, circuit
- * breakers, rate limits), a keep-alive agent per route (pooling per target), hop-by-hop headers removed (RFC
- * 9110 §7.6.1), Forwarded and X-Forwarded-* set, bodies streamed both ways and never buffered whole, the body size
- * and the route's timeout enforced, and upstream failures answered as 502/504 problem documents. Without a queue
- * there is nothing to wait in: a full or failing upstream answers 429/503 with Retry-After at once.
+ * Routes with `mode: direct` are proxied straight through by the ingress, with no queue: the same target
+ * selection and health state as the batch-workers (balancer, outlier detection, circuit breakers, rate limits),
+ * keep-alive undici pools per target, hop-by-hop headers removed (RFC 9110 §7.6.1), Forwarded and X-Forwarded-*
+ * set, bodies streamed both ways and never buffered whole, the body size and the route's timeout enforced, and
+ * upstream failures answered as 502/504 problem documents. Without a queue there is nothing to wait in: a full or
+ * failing upstream answers 429/503 with Retry-After at once. Why undici and not http-proxy-middleware:
+ * docs/adr/0002-direct-proxy.md.
  */
 export class DirectProxy {
   readonly #routes = new Map<string, DirectRoute>();
@@ -51,9 +68,11 @@ export class DirectProxy {
     const direct = this.#route(name, route);
     // The same path rules as a queued route's: no "..", "." or encoded slashes that could climb out of the
     // route's base path on an upstream that normalises paths.
-    const [path = ''] = req.originalUrl.split('?');
+    const url = req.originalUrl;
+    const queryAt = url.indexOf('?');
+    const path = (queryAt === -1 ? url : url.slice(0, queryAt)).slice(`/r/${name}`.length) || '/';
     try {
-      checkPath(path.slice(`/r/${name}`.length) || '/');
+      checkPath(path);
     } catch (error) {
       next(error);
       return;
@@ -63,8 +82,7 @@ export class DirectProxy {
       next(new HttpProblem('too-large', { detail: `the body exceeds ${maxBodyBytes} bytes` }));
       return;
     }
-    const now = this.#now();
-    const admission = direct.state.admit({ hashKey: req.path, isRetry: false }, now);
+    const admission = direct.state.admit({ hashKey: req.path, isRetry: false }, this.#now());
     if (admission.kind === 'wait') {
       const seconds = String(Math.max(1, Math.ceil((admission.waitMs ?? 1_000) / 1000)));
       const rateLimited = admission.reason === 'rate' || admission.reason === 'target-rate';
@@ -78,25 +96,107 @@ export class DirectProxy {
     }
     const target = admission.target;
     let released = false;
-    const release = (report: Parameters<UpstreamState['release']>[2]) => {
+    const release = (report: TryReport) => {
       if (released) return;
       released = true;
       direct.state.release(target, false, report, this.#now());
     };
-    res.locals.maxBodyBytes = maxBodyBytes;
-    res.once('close', () => release({ healthFailure: false, throttled: false }));
-    res.locals.releaseDirect = release;
-    req.headers[tryHeader] = target.url;
-    void direct.proxy(req, res, (error?: unknown) => {
-      release({ healthFailure: true, throttled: false });
-      next(error);
+    // A client that goes away ends the upstream try too; a finished answer releases the slot as it was reported.
+    const abort = new AbortController();
+    res.once('close', () => {
+      if (!res.writableFinished) abort.abort();
+      release({ healthFailure: false, throttled: false });
+    });
+    void this.#forward(req, res, direct, target, route, {
+      path: `${direct.endpoint(target.url).basePath}${path}${queryAt === -1 ? '' : url.slice(queryAt)}`,
+      maxBodyBytes,
+      signal: abort.signal,
+      release,
+    });
+  }
+
+  async #forward(
+    req: IncomingMessage,
+    res: Response,
+    direct: DirectRoute,
+    target: Target,
+    route: RouteConfig,
+    call: { path: string; maxBodyBytes: number; signal: AbortSignal; release(report: TryReport): void },
+  ): Promise<void> {
+    const { host, pool } = direct.endpoint(target.url);
+    const hasBody =
+      req.headers['content-length'] !== undefined || req.headers['transfer-encoding'] !== undefined;
+    try {
+      const answer = await pool.request({
+        path: call.path,
+        method: req.method as Dispatcher.HttpMethod,
+        headers: towardUpstream(req, host),
+        ...(hasBody ? { body: Readable.from(counted(req, call.maxBodyBytes), { objectMode: false }) } : {}),
+        // The route's limit on the upstream's answer: until its headers, and between chunks of its body (a long
+        // download that keeps flowing is not cut). The client's own connection has no such limit.
+        headersTimeout: route.timeoutMs,
+        bodyTimeout: route.timeoutMs,
+        signal: call.signal,
+      });
+      const retryAfter = answer.headers['retry-after'];
+      call.release(
+        reportOf(
+          {
+            kind: 'response',
+            status: answer.statusCode,
+            headers: typeof retryAfter === 'string' ? { 'retry-after': retryAfter } : {},
+            body: Buffer.alloc(0),
+            durationMs: 0,
+          },
+          this.#now(),
+        ),
+      );
+      res.writeHead(answer.statusCode, towardClient(answer.headers));
+      // pipe, not stream.pipeline: pipeline builds and aborts an AbortController per call (a DOMException each
+      // time, 4% of the CPU of a proxied request). A client that goes away aborts the try (see handle), which
+      // ends the upstream body; an upstream body that fails mid-way cuts the client's answer.
+      answer.body.once('error', () => res.destroy());
+      answer.body.pipe(res);
+    } catch (error) {
+      this.#failed(error, res, call);
+    }
+  }
+
+  #failed(
+    error: unknown,
+    res: Response,
+    call: { signal: AbortSignal; release(report: TryReport): void },
+  ): void {
+    if (call.signal.aborted) return; // the client went away: nobody to answer
+    const tooLarge = error instanceof BodyTooLarge ? error : (error as { cause?: unknown }).cause;
+    if (tooLarge instanceof BodyTooLarge) {
+      call.release({ healthFailure: false, throttled: false });
+      if (!res.headersSent) {
+        sendProblem(res, 'too-large', { detail: tooLarge.message, headers: { connection: 'close' } });
+      } else res.destroy();
+      return;
+    }
+    call.release({ healthFailure: true, throttled: false });
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    const timedOut =
+      error instanceof undiciErrors.HeadersTimeoutError || error instanceof undiciErrors.BodyTimeoutError;
+    const code = (error as { code?: string }).code ?? '';
+    sendProblem(res, timedOut ? 'gateway-timeout' : 'bad-gateway', {
+      detail: `the upstream ${timedOut ? 'did not answer in time' : `failed: ${code || (error as Error).message}`}`,
     });
   }
 
   #route(name: string, route: RouteConfig): DirectRoute {
-    const version = JSON.stringify(route);
     const existing = this.#routes.get(name);
-    if (existing !== undefined && existing.version === version) return existing;
+    // Configuration objects are replaced, never changed, on a reload: the same object is the same route.
+    if (existing !== undefined && existing.config === route) return existing;
+    if (existing !== undefined && JSON.stringify(existing.config) === JSON.stringify(route)) {
+      existing.config = route;
+      return existing;
+    }
     const settings = route.upstream;
     let state = existing?.state;
     if (state === undefined) {
@@ -107,88 +207,39 @@ export class DirectProxy {
     } else {
       state.reconfigure(settings);
     }
-    for (const agent of existing?.agents ?? []) agent.destroy();
-    // One keep-alive agent per route; it pools connections per target (host and port) up to the concurrency.
-    const secure = settings.targets.every((target) => target.url.startsWith('https:'));
-    const agents = [
-      secure
-        ? new HttpsAgent({ keepAlive: true, maxSockets: route.concurrency })
-        : new HttpAgent({ keepAlive: true, maxSockets: route.concurrency }),
-    ];
-    const prefix = `/r/${name}`;
-    const now = this.#now;
-    const owner = state;
-    const proxy = createProxyMiddleware<IncomingMessage, ServerResponse>({
-      router: (req) => String(req.headers[tryHeader]),
-      pathRewrite: (path) => path.slice(prefix.length) || '/',
-      changeOrigin: true,
-      xfwd: true,
-      // The route's limit on the upstream's answer; the client's own connection is not cut.
-      proxyTimeout: route.timeoutMs,
-      agent: agents[0],
-      on: {
-        proxyReq: (proxyReq, req, res) => {
-          countBody(req, res, proxyReq);
-          for (const name of proxyReq.getHeaderNames()) {
-            if (removedTowardUpstream(name, req.headers.connection)) proxyReq.removeHeader(name);
-          }
-          const client = req.socket.remoteAddress ?? 'unknown';
-          const forwarded = `for=${forwardedNode(client)};proto=${(req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http'};host="${req.headers.host ?? ''}"`;
-          proxyReq.setHeader(
-            'forwarded',
-            req.headers.forwarded ? `${req.headers.forwarded}, ${forwarded}` : forwarded,
-          );
-        },
-        proxyRes: (proxyRes, _req, res) => {
-          const connection = proxyRes.headers.connection;
-          for (const name of Object.keys(proxyRes.headers)) {
-            // Transfer-Encoding stays: Node frames the body toward the client from it.
-            if (name === 'transfer-encoding') continue;
-            if (hopByHopHeaders.has(name) || connectionNamed(name, connection)) delete proxyRes.headers[name];
-          }
-          const release = (res as ServerResponse & { locals?: Record<string, unknown> }).locals
-            ?.releaseDirect as ((report: ReturnType<typeof reportOf>) => void) | undefined;
-          const status = proxyRes.statusCode ?? 502;
-          const retryAfter = proxyRes.headers['retry-after'];
-          release?.(
-            reportOf(
-              {
-                kind: 'response',
-                status,
-                headers: typeof retryAfter === 'string' ? { 'retry-after': retryAfter } : {},
-                body: Buffer.alloc(0),
-                durationMs: 0,
-              },
-              now(),
-            ),
-          );
-        },
-        error: (error, _req, res) => {
-          const code = (error as { code?: string }).code ?? '';
-          const timedOut =
-            code === 'ECONNRESET' || code === 'ETIMEDOUT' || /timeout/i.test((error as Error).message);
-          const response = res as ServerResponse & { locals?: Record<string, unknown> };
-          const release = response.locals?.releaseDirect as
-            | ((report: ReturnType<typeof reportOf>) => void)
-            | undefined;
-          release?.({ healthFailure: true, throttled: false });
-          if (!('writeHead' in res) || res.headersSent) {
-            if ('destroy' in res) res.destroy();
-            return;
-          }
-          sendProblem(res as Response, timedOut ? 'gateway-timeout' : 'bad-gateway', {
-            detail: `the upstream ${timedOut ? 'did not answer in time' : `failed: ${code || (error as Error).message}`}`,
-          });
-        },
+    void existing?.close();
+    const endpoints = new Map<string, Endpoint>();
+    const created: DirectRoute = {
+      config: route,
+      state,
+      endpoint(targetUrl) {
+        let endpoint = endpoints.get(targetUrl);
+        if (endpoint === undefined) {
+          const url = new URL(targetUrl);
+          endpoint = {
+            origin: url.origin,
+            host: url.host,
+            basePath: url.pathname.replace(/\/+$/, ''),
+            pool: new Pool(url.origin, {
+              connections: route.concurrency,
+              keepAliveTimeout: 30_000,
+              pipelining: 1,
+            }),
+          };
+          endpoints.set(targetUrl, endpoint);
+        }
+        return endpoint;
       },
-    });
-    const created: DirectRoute = { version, state: owner, proxy, agents };
+      async close() {
+        await Promise.all([...endpoints.values()].map((endpoint) => endpoint.pool.destroy()));
+      },
+    };
     this.#routes.set(name, created);
     return created;
   }
 
-  close(): void {
-    for (const route of this.#routes.values()) for (const agent of route.agents) agent.destroy();
+  async close(): Promise<void> {
+    await Promise.all([...this.#routes.values()].map((route) => route.close()));
   }
 
   /** The upstream state of a direct route (for metrics and tests). */
@@ -199,29 +250,60 @@ export class DirectProxy {
 
 export type { Target };
 
-/**
- * Bodies are streamed, so their size limit is counted on the way through. The counter is attached when the
- * proxy starts piping (a 'data' listener attached earlier would start the flow before anyone reads it).
- */
-function countBody(req: IncomingMessage, res: ServerResponse, proxyReq: { destroy(): void }): void {
-  const locals = (res as ServerResponse & { locals?: Record<string, unknown> }).locals ?? {};
-  const limit = Number(locals.maxBodyBytes ?? Number.POSITIVE_INFINITY);
+/** The client's body as it streams, ended with BodyTooLarge once it passes the limit. */
+async function* counted(req: IncomingMessage, limit: number): AsyncGenerator<Buffer> {
   let received = 0;
-  req.on('data', (chunk: Buffer) => {
-    received += chunk.length;
-    if (received <= limit) return;
-    proxyReq.destroy();
-    req.unpipe();
-    if (!res.headersSent)
-      sendProblem(res as Response, 'too-large', { detail: `the body exceeds ${limit} bytes` });
-    req.destroy();
-  });
+  for await (const chunk of req) {
+    received += (chunk as Buffer).length;
+    if (received > limit) throw new BodyTooLarge(limit);
+    yield chunk as Buffer;
+  }
+}
+
+/**
+ * Set by the proxy itself toward the upstream: Host names the target, the body is framed anew (chunked unless
+ * the client declared a Content-Length), and Expect was answered by this server already.
+ */
+const framedByUs: ReadonlySet<string> = new Set(['host', 'transfer-encoding', 'expect']);
+
+/** The request's headers as the upstream gets them: without hop-by-hop ones or Sluice's, with forwarding ones. */
+function towardUpstream(req: IncomingMessage, upstreamHost: string): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  const connection = req.headers.connection;
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (value === undefined || framedByUs.has(name) || removedTowardUpstream(name, connection)) continue;
+    headers[name] = value;
+  }
+  const client = req.socket.remoteAddress ?? 'unknown';
+  const proto = (req.socket as { encrypted?: boolean }).encrypted ? 'https' : 'http';
+  const host = req.headers.host ?? '';
+  const forwarded = `for=${forwardedNode(client)};proto=${proto};host="${host}"`;
+  headers.forwarded = req.headers.forwarded ? `${req.headers.forwarded}, ${forwarded}` : forwarded;
+  const xff = req.headers['x-forwarded-for'];
+  headers['x-forwarded-for'] = xff
+    ? `${xff}, ${client.replace(/^::ffff:/, '')}`
+    : client.replace(/^::ffff:/, '');
+  headers['x-forwarded-proto'] = proto;
+  headers['x-forwarded-host'] = host;
+  headers.host = upstreamHost;
+  return headers;
+}
+
+/** The upstream's answer headers as the client gets them: hop-by-hop ones and those Connection names removed. */
+function towardClient(headers: IncomingHttpHeaders): Record<string, string | string[]> {
+  const kept: Record<string, string | string[]> = {};
+  const connection = headers.connection;
+  for (const [name, value] of Object.entries(headers)) {
+    if (value === undefined || hopByHopHeaders.has(name) || connectionNamed(name, connection)) continue;
+    kept[name] = value;
+  }
+  return kept;
 }
 
 /** Headers a client's request must not carry to the upstream: hop-by-hop, Sluice's own, and the Sluice key. */
 function removedTowardUpstream(name: string, connection: string | undefined): boolean {
   const lower = name.toLowerCase();
-  if (lower === 'authorization' || lower.startsWith('sluice-') || lower === tryHeader) return true;
+  if (lower === 'authorization' || lower.startsWith('sluice-')) return true;
   if (
     lower === 'connection' ||
     lower === 'keep-alive' ||

@@ -164,6 +164,18 @@ describe('direct mode', () => {
       body: 'x'.repeat(5_000),
     });
     expect(declared.status).toBe(413);
+    // Chunked, with no Content-Length: counted as it streams toward the upstream, and cut at the limit.
+    const before = upstream.calls.length;
+    const streamed = await fetch(`${ingress.url}/r/slow/upload`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${keys.acme}` },
+      body: Readable.toWeb(Readable.from([Buffer.alloc(3_000, 1), Buffer.alloc(3_000, 2)])) as ReadableStream,
+      duplex: 'half',
+    } as RequestInit);
+    expect(streamed.status).toBe(413);
+    expect(((await streamed.json()) as { type: string }).type).toBe('urn:sluice:problem:too-large');
+    // Whatever reached the upstream before the cut never completed as a request.
+    expect(upstream.calls.slice(before).filter((call) => call.path === '/slow/upload')).toEqual([]);
   });
 
   it('streams a 100 MB body through and back with the memory of the ingress process staying bounded', async () => {
