@@ -4,29 +4,22 @@
  * 1. Coalescing: N requests to an upstream whose cost is per call (a fixed cost plus a little per item, and only
  *    a few calls served at once), sent one call per request and then coalesced into JSON-array calls, in the
  *    same run. Reported: completion time of each and the ratio.
- * 2. Direct mode: a load of small requests straight to an upstream, then through the ingress's direct mode to the
- *    same upstream, alternating. Reported: requests/s, p50, p99 and the ratio.
  *
- *   pnpm bench      (the direct-mode part starts a broker for the ingress unless KAFKA_BROKERS is set)
+ * Direct mode is measured against nginx by direct.ts.
+ *
+ *   pnpm bench
  */
 
-import { mkdtemp, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { availableParallelism, tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { hashApiKey } from '@sluice/gateway-config';
-import { ServiceProcess, startKafka, uniqueName } from '@sluice/testkit';
+import { availableParallelism } from 'node:os';
 import { Coalescer, Dispatcher, type RouteTraffic, UpstreamClient, upstreamUrl } from '@sluice/upstream';
-import { Pool } from 'undici';
 
 const requests = Number(process.env.BENCH_COALESCE_REQUESTS ?? 2_000);
 const perCallMs = Number(process.env.BENCH_CALL_COST_MS ?? 10);
 const perItemMs = Number(process.env.BENCH_ITEM_COST_MS ?? 0.5);
 const serverSlots = Number(process.env.BENCH_SERVER_SLOTS ?? 4);
 const maxSize = Number(process.env.BENCH_COALESCE_MAX_SIZE ?? 50);
-const directSeconds = Number(process.env.BENCH_DIRECT_SECONDS ?? 5);
-const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
 
 /** An upstream that serves `serverSlots` calls at once, each costing perCallMs + perItemMs × items. */
 async function costlyUpstream() {
@@ -184,101 +177,6 @@ async function coalescing(): Promise<void> {
   await upstream.close();
 }
 
-interface Load {
-  perSecond: number;
-  p50: number;
-  p99: number;
-}
-
-async function load(url: string, path: string, headers: Record<string, string>): Promise<Load> {
-  const pool = new Pool(url, { connections });
-  const latencies: number[] = [];
-  const until = performance.now() + directSeconds * 1000;
-  const started = performance.now();
-  await Promise.all(
-    Array.from({ length: connections }, async () => {
-      while (performance.now() < until) {
-        const sent = performance.now();
-        const response = await pool.request({ path, method: 'GET', headers });
-        await response.body.dump();
-        if (response.statusCode === 200) latencies.push(performance.now() - sent);
-      }
-    }),
-  );
-  const elapsed = performance.now() - started;
-  await pool.close();
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.floor(q * (latencies.length - 1))] ?? 0;
-  return { perSecond: (latencies.length / elapsed) * 1000, p50: at(0.5), p99: at(0.99) };
-}
-
-async function directMode(): Promise<void> {
-  const upstream = createServer((_req, res) => {
-    res.writeHead(200, { 'content-type': 'application/json' });
-    res.end('{"ok":true}');
-  });
-  await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-  const upstreamUrlText = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}`;
-  const kafka = await startKafka();
-  const dir = await mkdtemp(join(tmpdir(), 'sluice-bench-direct-'));
-  const configPath = join(dir, 'gateway.yaml');
-  const key = 'sk_bench_direct_0123456789';
-  await writeFile(
-    configPath,
-    `version: 1
-tenants:
-  acme:
-    apiKeys: [{ id: bench, sha256: ${hashApiKey(key)} }]
-    routes: [direct]
-routes:
-  direct:
-    mode: direct
-    concurrency: ${connections}
-    upstream: { targets: [{ url: "${upstreamUrlText}" }] }
-`,
-  );
-  const ingress = await ServiceProcess.start({
-    name: 'ingress',
-    env: {
-      KAFKA_BROKERS: kafka.bootstrap,
-      KAFKA_TOPIC_PREFIX: `${uniqueName('bench-direct')}.`,
-      KAFKA_TOPIC_PARTITIONS: '1',
-      SLUICE_GATEWAY_CONFIG: configPath,
-      LOG_LEVEL: 'warn',
-    },
-  });
-  await ingress.waitReady();
-  const auth = { authorization: `Bearer ${key}` };
-  await load(upstreamUrlText, '/item', {});
-  await load(ingress.url, '/r/direct/item', auth);
-  const rounds: Array<{ straight: Load; direct: Load }> = [];
-  for (let round = 0; round < 2; round += 1) {
-    const straight = await load(upstreamUrlText, '/item', {});
-    const direct = await load(ingress.url, '/r/direct/item', auth);
-    rounds.push({ straight, direct });
-    console.log(
-      `round ${round + 1}: straight ${straight.perSecond.toFixed(0)}/s p50 ${straight.p50.toFixed(2)} ms p99 ${straight.p99.toFixed(2)} ms; direct mode ${direct.perSecond.toFixed(0)}/s p50 ${direct.p50.toFixed(2)} ms p99 ${direct.p99.toFixed(2)} ms`,
-    );
-  }
-  const best = (pick: (r: { straight: Load; direct: Load }) => Load) =>
-    rounds.map(pick).sort((a, b) => b.perSecond - a.perSecond)[0] as Load;
-  const straight = best((r) => r.straight);
-  const direct = best((r) => r.direct);
-  console.log(`\ndirect mode: ${connections} connections, ${directSeconds} s per round, small JSON answers`);
-  console.log('| path | requests/s | p50 ms | p99 ms |\n| --- | ---: | ---: | ---: |');
-  console.log(
-    `| straight to the upstream | ${straight.perSecond.toFixed(0)} | ${straight.p50.toFixed(2)} | ${straight.p99.toFixed(2)} |`,
-  );
-  console.log(
-    `| through the ingress, direct mode | ${direct.perSecond.toFixed(0)} | ${direct.p50.toFixed(2)} | ${direct.p99.toFixed(2)} |`,
-  );
-  console.log(`direct / straight throughput ratio: ${(direct.perSecond / straight.perSecond).toFixed(2)}`);
-  await ingress.stop();
-  await kafka.stop();
-  upstream.close();
-}
-
 console.log(`machine: ${availableParallelism()} cores, Node ${process.version}\n`);
 await coalescing();
-await directMode();
 process.exit(0);

@@ -1,0 +1,38 @@
+import { tenantKeys } from '../src/harness.ts';
+import type { Target } from './vegeta.ts';
+
+/** How clients use Sluice, as the open-loop benchmark and `pnpm profile` load it. */
+export const loadModes = ['accept', 'wait', 'transparent', 'direct'] as const;
+export type LoadMode = (typeof loadModes)[number];
+
+/** The routes the loads use: one queued, one direct, both to `upstream` (nginx answering at once). */
+export const benchRoutes = (upstream: string) => ({
+  bench: `    upstream: { targets: [{ url: "${upstream}" }] }
+    concurrency: 256`,
+  'bench-direct': `    mode: direct
+    concurrency: 512
+    upstream: { targets: [{ url: "${upstream}" }] }`,
+});
+
+/** Each mode's request against an ingress, and the status that counts as its success. */
+export function loadTargets(ingress: string): Record<LoadMode, { target: Target; okStatus: number }> {
+  const auth = { authorization: `Bearer ${tenantKeys.acme}`, 'content-type': 'application/json' };
+  const submission = JSON.stringify({ route: 'bench', method: 'GET', path: '/item' });
+  const submit = { method: 'POST', url: `${ingress}/v1/requests`, headers: auth, body: submission };
+  return {
+    // POST /v1/requests, answered 202 once the broker has the request.
+    accept: { target: submit, okStatus: 202 },
+    // The same, holding the connection until the result is there (200 with it).
+    wait: { target: { ...submit, headers: { ...auth, prefer: 'wait=10' } }, okStatus: 200 },
+    // The transparent form: the upstream's path below /r/<queued route>, answered 202.
+    transparent: {
+      target: { method: 'POST', url: `${ingress}/r/bench/item`, headers: auth, body: '{"sku":"a-1"}' },
+      okStatus: 202,
+    },
+    // A mode: direct route, proxied at once.
+    direct: {
+      target: { method: 'GET', url: `${ingress}/r/bench-direct/item`, headers: auth },
+      okStatus: 200,
+    },
+  };
+}

@@ -1,0 +1,176 @@
+/**
+ * The open-loop benchmark. Prints figures and writes a chart; asserts nothing.
+ *
+ * The four services on one broker, their queued and direct routes pointing at nginx answering at once. Load at
+ * fixed arrival rates (vegeta: each request is sent on schedule, answered or not, so queueing delay shows instead
+ * of being hidden by clients that wait), for four modes: accept (POST /v1/requests, 202), wait (the same with
+ * Prefer: wait, 200 with the result), transparent (POST /r/<queued route>/…, 202) and direct (GET on a
+ * mode: direct route, 200). Each mode is swept from light load until past its saturation. Then a sustained run
+ * of accept load is costed: CPU ms per completed request of each service and of the broker, and Kafka records
+ * and bytes per request by topic.
+ *
+ *   pnpm --filter @sluice/e2e bench:open-loop
+ *   BENCH_STEP_SECONDS=8 BENCH_SUSTAINED_RATE=400 BENCH_SUSTAINED_SECONDS=20 BENCH_CHART=path.svg
+ */
+import { mkdir, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
+import { dirname, join } from 'node:path';
+import { cacheDir, echo, serviceNames, startKafka } from '@sluice/testkit';
+import * as vega from 'vega';
+import * as vegaLite from 'vega-lite';
+import { startStack } from '../src/harness.ts';
+import { cpuMs, rssMb, topicUsage } from './costs.ts';
+import { benchRoutes, loadTargets } from './loads.ts';
+import { answeringNginx } from './nginx.ts';
+import { describeStep, type OpenLoopStep, openLoop } from './vegeta.ts';
+
+const stepSeconds = Number(process.env.BENCH_STEP_SECONDS ?? 8);
+const sustainedRate = Number(process.env.BENCH_SUSTAINED_RATE ?? 400);
+const sustainedSeconds = Number(process.env.BENCH_SUSTAINED_SECONDS ?? 20);
+const maxRate = Number(process.env.BENCH_MAX_RATE ?? 12_800);
+const chartPath = process.env.BENCH_CHART ?? join(cacheDir(), 'bench', 'open-loop.svg');
+
+const nginx = await answeringNginx();
+const kafka = await startKafka({ forceJvm: true });
+const stack = await startStack({
+  brokers: kafka.bootstrap,
+  upstream: echo,
+  env: { KAFKA_TOPIC_PARTITIONS: '6', LOG_LEVEL: 'warn' },
+  routes: benchRoutes(nginx.url),
+});
+const modes = loadTargets(stack.ingress);
+
+/** Waits until what earlier steps queued is done: a request with Prefer: wait answers once it is through. */
+async function drain(): Promise<void> {
+  const { target } = modes.accept;
+  const response = await fetch(target.url, {
+    method: 'POST',
+    headers: { ...target.headers, prefer: 'wait=120' },
+    body: target.body ?? null,
+    signal: AbortSignal.timeout(130_000),
+  });
+  await response.arrayBuffer();
+}
+
+const pastSaturation = (step: OpenLoopStep) =>
+  step.achieved < 0.9 * step.offered || step.success < 0.95 || step.p99 > 5_000;
+
+console.log(`machine: ${availableParallelism()} cores, Node ${process.version}; ${stepSeconds} s per step\n`);
+const rssBefore = Object.fromEntries(
+  await Promise.all(
+    serviceNames.map(async (name) => [name, await rssMb(stack.services[name].pid as number)]),
+  ),
+);
+// A warm-up of every mode (JIT, connection pools, consumer fetch sessions).
+for (const { target, okStatus } of Object.values(modes))
+  await openLoop(target, { rate: 50, seconds: 3, okStatus });
+await drain();
+
+const sweeps: Record<string, OpenLoopStep[]> = {};
+for (const [mode, { target, okStatus }] of Object.entries(modes)) {
+  sweeps[mode] = [];
+  console.log(`${mode}:`);
+  for (let rate = 100; rate <= maxRate; rate *= 2) {
+    const step = await openLoop(target, { rate, seconds: stepSeconds, okStatus });
+    sweeps[mode].push(step);
+    console.log(`  ${describeStep(step)}`);
+    if (mode !== 'direct') await drain();
+    if (pastSaturation(step)) break;
+  }
+}
+
+console.log(
+  '\n| mode | offered/s | achieved/s | success | refused | timed out | p50 ms | p90 ms | p99 ms | p99.9 ms |',
+);
+console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+const ms = (value: number) => (Number.isNaN(value) ? '–' : value.toFixed(1));
+for (const [mode, steps] of Object.entries(sweeps)) {
+  for (const step of steps) {
+    console.log(
+      `| ${mode} | ${step.offered} | ${step.achieved.toFixed(0)} | ${(step.success * 100).toFixed(1)}% | ${step.refused} | ${step.timedOut} | ${ms(step.p50)} | ${ms(step.p90)} | ${ms(step.p99)} | ${ms(step.p999)} |`,
+    );
+  }
+}
+
+// The cost of a sustained run of accept load, measured from its start until every accepted request is done.
+const admin = stack.kafka.admin();
+const brokers = kafka.processes?.() ?? [];
+const pids = {
+  ...Object.fromEntries(serviceNames.map((name) => [name, stack.services[name].pid as number])),
+  broker: brokers[0]?.pid as number,
+};
+const cpuBefore = Object.fromEntries(
+  await Promise.all(Object.entries(pids).map(async ([n, pid]) => [n, await cpuMs(pid)])),
+);
+const dataDirs = brokers.map((broker) => join(broker.dataDir, 'logs'));
+const usageBefore = await topicUsage(admin, stack.prefix, dataDirs);
+const sustained = await openLoop(modes.accept.target, {
+  rate: sustainedRate,
+  seconds: sustainedSeconds,
+  okStatus: 202,
+});
+await drain();
+const completed = sustained.achieved * sustainedSeconds + 1;
+const cpuAfter = Object.fromEntries(
+  await Promise.all(Object.entries(pids).map(async ([n, pid]) => [n, await cpuMs(pid)])),
+);
+const usageAfter = await topicUsage(admin, stack.prefix, dataDirs);
+await admin.close();
+console.log(
+  `\nsustained accept load: ${describeStep(sustained)}; ${completed.toFixed(0)} requests completed`,
+);
+console.log('| process | CPU ms per completed request |\n| --- | ---: |');
+let servicesTotal = 0;
+for (const name of Object.keys(pids)) {
+  const perRequest = ((cpuAfter[name] as number) - (cpuBefore[name] as number)) / completed;
+  if (name !== 'broker') servicesTotal += perRequest;
+  console.log(`| ${name} | ${perRequest.toFixed(3)} |`);
+}
+console.log(`| the four services together | ${servicesTotal.toFixed(3)} |`);
+console.log('\n| topic | records per request | bytes per request |\n| --- | ---: | ---: |');
+for (const after of usageAfter) {
+  const before = usageBefore.find((usage) => usage.topic === after.topic);
+  const records = (after.records - (before?.records ?? 0)) / completed;
+  const bytes = (after.bytes - (before?.bytes ?? 0)) / completed;
+  if (records > 0) console.log(`| ${after.topic} | ${records.toFixed(2)} | ${bytes.toFixed(0)} |`);
+}
+const rssAfter = Object.fromEntries(
+  await Promise.all(
+    serviceNames.map(async (name) => [name, await rssMb(stack.services[name].pid as number)]),
+  ),
+);
+console.log(
+  `\nRSS from start to end of the benchmark: ${serviceNames.map((name) => `${name} ${(rssBefore[name] as number).toFixed(0)} → ${(rssAfter[name] as number).toFixed(0)} MB`).join(', ')}`,
+);
+
+// Latency against offered rate, one line per mode (p99 solid, p50 dashed), log scales.
+const rows = Object.entries(sweeps)
+  .flatMap(([mode, steps]) =>
+    steps.flatMap((step) => [
+      { mode, offered: step.offered, quantile: 'p99', ms: step.p99 },
+      { mode, offered: step.offered, quantile: 'p50', ms: step.p50 },
+    ]),
+  )
+  .filter((row) => !Number.isNaN(row.ms));
+const spec = vegaLite.compile({
+  $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+  title: `Sluice, open loop: latency against offered rate (${availableParallelism()} cores, one broker)`,
+  width: 640,
+  height: 360,
+  data: { values: rows },
+  mark: { type: 'line', point: true },
+  encoding: {
+    x: { field: 'offered', type: 'quantitative', scale: { type: 'log' }, title: 'offered requests/s' },
+    y: { field: 'ms', type: 'quantitative', scale: { type: 'log' }, title: 'latency, ms' },
+    color: { field: 'mode', type: 'nominal' },
+    strokeDash: { field: 'quantile', type: 'nominal' },
+  },
+}).spec;
+const svg = await new vega.View(vega.parse(spec), { renderer: 'none' }).toSVG();
+await mkdir(dirname(chartPath), { recursive: true });
+await writeFile(chartPath, svg);
+console.log(`\nchart: ${chartPath}`);
+
+await stack.stop();
+await Promise.all([kafka.stop(), nginx.stop()]);
+process.exit(0);
