@@ -24,6 +24,11 @@ routes:
 `;
 
 describe('GatewayConfigWatcher', () => {
+  const replace = async (path: string, text: string) => {
+    await writeFile(`${path}.next`, text);
+    await rename(`${path}.next`, path);
+  };
+
   it('applies a changed valid file, rejects an invalid one and keeps serving the last good one', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sluice-watch-'));
     const path = join(dir, 'gateway.yaml');
@@ -38,18 +43,19 @@ describe('GatewayConfigWatcher', () => {
     watcher.start();
     try {
       // Replaced the way editors and ConfigMaps do it: a new file renamed over the old.
-      await writeFile(join(dir, 'next.yaml'), config(2_000));
-      await rename(join(dir, 'next.yaml'), path);
+      await replace(path, config(2_000));
       await waitFor('the new file to apply', () => applied.length === 1);
       expect(watcher.current().config.routes.orders?.timeoutMs).toBe(2_000);
 
-      await writeFile(path, config(3_000).replace('timeoutMs', 'timeout'));
+      // Every change is a whole new file renamed into place: written in place, the file is empty for a moment
+      // after it is truncated, and a poll that reads it then sees no configuration at all.
+      await replace(path, config(3_000).replace('timeoutMs', 'timeout'));
       await waitFor('the invalid file to be rejected', () => rejected.length >= 1);
       expect(rejected[0]?.problems.join()).toContain('timeout');
       expect(watcher.current().config.routes.orders?.timeoutMs).toBe(2_000);
       expect(applied).toHaveLength(1);
 
-      await writeFile(path, config(4_000));
+      await replace(path, config(4_000));
       await waitFor('the fixed file to apply', () => applied.length === 2);
       expect(watcher.current().config.routes.orders?.timeoutMs).toBe(4_000);
       expect(watcher.current().version).not.toBe(applied[0]?.version);

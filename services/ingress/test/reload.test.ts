@@ -1,4 +1,4 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, rename, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { hashApiKey } from '@sluice/gateway-config';
@@ -12,6 +12,8 @@ tenants:
   acme:
     apiKeys: [{ id: acme-test, sha256: ${hashApiKey(keys.acme)} }]
     routes: [${routes.join(', ')}]
+# A busy test machine can be slow to acknowledge; this test is about reloads, not shedding.
+backpressure: { maxAcceptWaitMs: 60000 }
 routes:
 ${routes.map((name) => `  ${name}:\n    upstream: { targets: [{ url: "http://127.0.0.1:9/${name}" }] }`).join('\n')}
 `;
@@ -48,12 +50,18 @@ describe('gateway file hot reload', () => {
         .find((l) => l.startsWith('sluice_config_reloads_total{') && l.includes(`outcome="${outcome}"`));
       return Number(line?.split(' ').at(-1) ?? 0);
     };
+    const replace = async (text: string) => {
+      await writeFile(`${path}.next`, text);
+      await rename(`${path}.next`, path);
+    };
     try {
       await ingress.waitReady();
       const first = await version();
       expect((await submit('extra')).status).toBe(404);
 
-      await writeFile(path, file(['echo', 'extra']));
+      // Changes are whole files renamed into place (as a ConfigMap's are): a file written in place is empty for
+      // a moment after it is truncated, and a poll then would see no configuration at all.
+      await replace(file(['echo', 'extra']));
       const second = await waitFor('the new version in /readyz', async () => {
         const current = await version();
         return current !== first && current;
@@ -63,7 +71,7 @@ describe('gateway file hot reload', () => {
       const info = await (await fetch(`${ingress.url}/metrics`)).text();
       expect(info).toMatch(new RegExp(`sluice_config_info\\{[^}]*version="${second}"`));
 
-      await writeFile(path, `${file(['echo', 'extra'])}\n    timeout: 5\n`);
+      await replace(`${file(['echo', 'extra'])}\n    timeout: 5\n`);
       await waitFor('the invalid file to be rejected', async () => (await reloads('rejected')) >= 1);
       expect(await version()).toBe(second);
       expect((await submit('extra')).status).toBe(202);
