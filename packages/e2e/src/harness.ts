@@ -24,6 +24,13 @@ export const webhookSecret = 'whsec_c2x1aWNlLWUyZS13ZWJob29rLXNlY3JldC1hY21lLTAw
 export type ExtraRoutes = Record<string, string | ((upstream: string) => string)>;
 
 /**
+ * These tests run beside each other on two busy cores, where Kafka's acknowledgements can take seconds; they test
+ * what happens to accepted requests, not the shedding of a slow broker (services/ingress/test/admission.test.ts
+ * does), so the bound of the acknowledgement wait is raised out of their way.
+ */
+export const slowAcknowledgementsAllowed = 'backpressure: { maxAcceptWaitMs: 60000 }\n';
+
+/**
  * The gateway file of the end-to-end tests. `extraRoutes` adds routes of acme's, e.g. one whose target is another
  * server, or one with other limits.
  */
@@ -74,7 +81,7 @@ routes:
 ${routeBlocks.join('\n')}
 callbacks:
   allowPrivateNetworks: true
-${extra}`;
+${extra.includes('backpressure:') ? '' : slowAcknowledgementsAllowed}${extra}`;
 }
 
 export interface Stack {

@@ -18,7 +18,7 @@ const upstream = new ScriptedUpstream();
 const stack = stackPerFile(() => ({
   upstream: upstream.handler,
   env: { QUEUE_STATS_INTERVAL_MS: '200' },
-  gatewayYaml: 'backpressure: { shedLag: 30, rejectLag: 60 }\n',
+  gatewayYaml: 'backpressure: { shedLag: 30, rejectLag: 60, maxAcceptWaitMs: 60000 }\n',
 }));
 
 const token = () => randomUUID().slice(0, 8);

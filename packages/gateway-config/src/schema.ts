@@ -262,6 +262,12 @@ const backpressure = z
     shedLag: z.number().int().min(1).default(500_000),
     /** Waiting requests above which every submission is answered 503 with Retry-After. */
     rejectLag: z.number().int().min(1).default(2_000_000),
+    /**
+     * How long a replica's oldest submission may wait for Kafka's acknowledgement before new submissions are
+     * answered 503 with Retry-After at once: the broker or the replica does not keep up now, and queueing more
+     * connections would only make every client wait until its own time-out.
+     */
+    maxAcceptWaitMs: z.number().int().min(50).max(60_000).default(1_000),
   })
   .refine((value) => value.rejectLag > value.shedLag, {
     message: 'rejectLag must be larger than shedLag',

@@ -96,15 +96,19 @@ describe('parseGatewayConfig', () => {
         'routes: [orders]',
         'routes: [orders]\n    rateLimit: { requestsPerSecond: 50, burst: 100 }\n    maxEventStreams: 3',
       ) +
-        'callbacks: { allowNetworks: ["10.20.0.0/16", "fd00::/8"] }\nbackpressure: { shedLag: 10, rejectLag: 20 }\n',
+        'callbacks: { allowNetworks: ["10.20.0.0/16", "fd00::/8"] }\nbackpressure: { shedLag: 10, rejectLag: 20, maxAcceptWaitMs: 250 }\n',
     );
     expect(config.tenants.acme?.rateLimit).toEqual({ requestsPerSecond: 50, burst: 100 });
     expect(config.callbacks.allowNetworks).toEqual(['10.20.0.0/16', 'fd00::/8']);
-    expect(config.backpressure).toEqual({ shedLag: 10, rejectLag: 20 });
+    expect(config.backpressure).toEqual({ shedLag: 10, rejectLag: 20, maxAcceptWaitMs: 250 });
     expect(parseGatewayConfig(minimal).config.backpressure).toEqual({
       shedLag: 500_000,
       rejectLag: 2_000_000,
+      maxAcceptWaitMs: 1_000,
     });
+    expect(problems(`${minimal}backpressure: { maxAcceptWaitMs: 10 }\n`)).toEqual([
+      'backpressure.maxAcceptWaitMs: Too small: expected number to be >=50',
+    ]);
     expect(parseGatewayConfig(minimal).config.limits.maxEventStreamsPerTenant).toBe(20);
     expect(problems(`${minimal}callbacks: { allowNetworks: ["10.0.0.0/33", "hooks.example"] }\n`)).toEqual([
       'callbacks.allowNetworks.0: an IPv4 or IPv6 network in CIDR notation, e.g. 10.20.0.0/16',

@@ -90,6 +90,38 @@ export function rateLimitHeaders(
   return headers;
 }
 
+/**
+ * Submissions of this replica waiting for Kafka's acknowledgement, oldest first: how far behind the broker (or
+ * this process) is right now, measured where it shows first. Acknowledgements come back in order (one produce
+ * in flight at a time), so a queue with lazy removal keeps this O(1) per submission.
+ */
+export class AcknowledgementBacklog {
+  readonly #waiting: Array<{ since: number; done: boolean }> = [];
+  readonly #now: () => number;
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now;
+  }
+
+  /** Counts the submission as waiting until `acknowledged` settles, either way. */
+  async track<T>(acknowledged: Promise<T>): Promise<T> {
+    const entry = { since: this.#now(), done: false };
+    this.#waiting.push(entry);
+    try {
+      return await acknowledged;
+    } finally {
+      entry.done = true;
+      while (this.#waiting[0]?.done) this.#waiting.shift();
+    }
+  }
+
+  /** How long the oldest submission still waiting has waited, 0 when none is. */
+  oldestWaitMs(): number {
+    const oldest = this.#waiting.find((entry) => !entry.done);
+    return oldest === undefined ? 0 : this.#now() - oldest.since;
+  }
+}
+
 export interface AdmissionDeps {
   /** The shared store (its counters are shared by every replica when it is Redis). */
   store: StateStore;
@@ -103,6 +135,8 @@ export interface AdmissionDeps {
   onStoreUnavailable(error: unknown): void;
   /** False while Kafka does not answer: submissions are refused at once rather than held until produce fails. */
   kafkaReachable(): boolean;
+  /** Submissions waiting for their acknowledgement (see AcknowledgementBacklog). */
+  backlog?: { oldestWaitMs(): number };
   now?: () => number;
 }
 
@@ -134,11 +168,22 @@ export class Admission {
         headers: { 'retry-after': '5' },
       });
     }
+    if (queued) this.#checkAcknowledgements(config);
     if (queued) this.#checkLoad(config, tenant);
     const headers = await this.#checkRate(config, tenant, cost);
     this.#shares.note(tenant, cost, this.#now());
     if (queued) this.#deps.queue.noteAccepted(cost);
     return headers;
+  }
+
+  #checkAcknowledgements(config: GatewayConfig): void {
+    const waited = this.#deps.backlog?.oldestWaitMs() ?? 0;
+    const bound = config.backpressure.maxAcceptWaitMs;
+    if (waited <= bound) return;
+    throw new HttpProblem('overloaded', {
+      detail: `submissions wait ${waited} ms for Kafka's acknowledgement, above the bound of ${bound} ms; nothing was accepted, try again shortly`,
+      headers: { 'retry-after': String(Math.max(1, Math.ceil(waited / 1000))) },
+    });
   }
 
   #checkLoad(config: GatewayConfig, tenant: string): void {

@@ -45,6 +45,7 @@ export class Enqueuer {
 
   readonly #onStoreError: (error: unknown) => void;
   readonly #onUnarbitrated: () => void;
+  readonly #backlog: { track<T>(acknowledged: Promise<T>): Promise<T> } | undefined;
 
   constructor(
     producer: Producer,
@@ -55,6 +56,8 @@ export class Enqueuer {
       onStoreError?: (error: unknown) => void;
       /** A keyed submission was accepted under derived ids because the store could not claim its key. */
       onUnarbitrated?: () => void;
+      /** Counts each produce as waiting until it is acknowledged (admission refuses while they wait long). */
+      backlog?: { track<T>(acknowledged: Promise<T>): Promise<T> };
     } = {},
   ) {
     this.#producer = producer;
@@ -62,6 +65,7 @@ export class Enqueuer {
     this.#topics = topics;
     this.#onStoreError = hooks.onStoreError ?? (() => {});
     this.#onUnarbitrated = hooks.onUnarbitrated ?? (() => {});
+    this.#backlog = hooks.backlog;
   }
 
   /** Enqueues a planned batch, or finds the original of a repeated idempotency key (the batch's own). */
@@ -136,7 +140,8 @@ export class Enqueuer {
     // The records carry the trace context of the produce (a child of this HTTP request's span).
     trace.getActiveSpan()?.setAttribute('sluice.batch_id', batch.batchId);
     try {
-      await this.#producer.send(records);
+      const sent = this.#producer.send(records);
+      await (this.#backlog?.track(sent) ?? sent);
     } catch (cause) {
       throw new HttpProblem(
         'enqueue-failed',

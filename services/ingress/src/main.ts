@@ -10,7 +10,7 @@ import {
   watchGatewayConfig,
 } from '@sluice/runtime';
 import { StatusFeed } from '@sluice/state';
-import { Admission } from './admission.ts';
+import { AcknowledgementBacklog, Admission } from './admission.ts';
 import { createApp } from './app.ts';
 import { loadConfig } from './config.ts';
 import { DirectProxy } from './direct.ts';
@@ -67,6 +67,8 @@ runMain('ingress', async () => {
   );
   const held = new AbortController();
   const metrics = new IngressMetrics(ctx.telemetry.meter);
+  // How long submissions have waited for Kafka's acknowledgement: admission refuses at once while it is long.
+  const backlog = new AcknowledgementBacklog();
   const enqueuer = new Enqueuer(
     producer,
     store,
@@ -83,6 +85,7 @@ runMain('ingress', async () => {
       onStoreError: (error) =>
         ctx.logger.warn({ err: error }, 'the state store did not answer; the request goes on'),
       onUnarbitrated: () => metrics.noteUnarbitrated(),
+      backlog,
     },
   );
   const app = createApp({
@@ -92,6 +95,7 @@ runMain('ingress', async () => {
       local: state.local,
       queue,
       kafkaReachable: () => ctx.kafkaReachable(),
+      backlog,
       onStoreUnavailable: (error) =>
         ctx.logger.warn({ err: error }, 'state store unavailable: rate limits are per replica meanwhile'),
     }),

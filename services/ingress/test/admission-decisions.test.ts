@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { loadDecision, rateLimitHeaders, TenantShares } from '../src/admission.ts';
+import { AcknowledgementBacklog, loadDecision, rateLimitHeaders, TenantShares } from '../src/admission.ts';
 
 describe('loadDecision', () => {
   const base = { shedLag: 100, rejectLag: 1_000, tenantShare: 0.5, activeTenants: 2 };
@@ -57,5 +57,43 @@ describe('rateLimitHeaders', () => {
     const refused = { allowed: false, limit: 10, remaining: 0, resetMs: 5_000, retryAfterMs: 200 };
     expect(rateLimitHeaders(refused, rule)['retry-after']).toBe('1');
     expect(rateLimitHeaders({ ...refused, retryAfterMs: 1_600 }, rule)['retry-after']).toBe('2');
+  });
+});
+
+describe('AcknowledgementBacklog', () => {
+  const deferred = () => {
+    let resolve!: () => void;
+    let reject!: (error: Error) => void;
+    const promise = new Promise<void>((ok, fail) => {
+      resolve = ok;
+      reject = fail;
+    });
+    return { promise, resolve, reject };
+  };
+
+  it('reports how long the oldest submission still waiting has waited, whichever settles first', async () => {
+    let now = 1_000;
+    const backlog = new AcknowledgementBacklog(() => now);
+    expect(backlog.oldestWaitMs()).toBe(0);
+    const first = deferred();
+    const second = deferred();
+    const tracked = [backlog.track(first.promise), backlog.track(second.promise).catch(() => 'failed')];
+    now = 1_300;
+    expect(backlog.oldestWaitMs()).toBe(300);
+    // The newer one settles first (a failed produce counts as settled too): the oldest is still waiting.
+    second.reject(new Error('broker gone'));
+    await tracked[1];
+    now = 1_500;
+    expect(backlog.oldestWaitMs()).toBe(500);
+    first.resolve();
+    await tracked[0];
+    expect(backlog.oldestWaitMs()).toBe(0);
+  });
+
+  it('passes the acknowledgement through, and its failure', async () => {
+    const backlog = new AcknowledgementBacklog();
+    await expect(backlog.track(Promise.resolve(7))).resolves.toBe(7);
+    await expect(backlog.track(Promise.reject(new Error('nack')))).rejects.toThrow('nack');
+    expect(backlog.oldestWaitMs()).toBe(0);
   });
 });

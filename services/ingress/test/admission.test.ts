@@ -7,6 +7,7 @@ import {
   type Ingress,
   keys,
   recordCount,
+  SettableBacklog,
   SettableQueue,
   startIngress,
 } from './harness.ts';
@@ -24,9 +25,10 @@ admins:`,
 `;
 
 const queue = new SettableQueue();
+const backlog = new SettableBacklog();
 let ingress: Ingress;
 beforeAll(async () => {
-  ingress = await startIngress(undefined, yaml, queue);
+  ingress = await startIngress(undefined, yaml, queue, undefined, backlog);
 });
 afterAll(async () => {
   await ingress?.close();
@@ -127,5 +129,21 @@ describe('event streams', () => {
     });
     again.close();
     for (const stream of streams) stream.close();
+  });
+});
+
+describe('acknowledgements that lag behind', () => {
+  it('answers 503 with Retry-After at once while the oldest submission waits past maxAcceptWaitMs, enqueuing nothing', async () => {
+    const before = await recordCount(ingress.kafka, ingress.topic('requests'));
+    backlog.waitMs = 4_200; // above the default bound of 1,000 ms
+    const refused = await submit(keys.acme);
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBe('5');
+    expect(await refused.json()).toMatchObject({ type: 'urn:sluice:problem:overloaded', status: 503 });
+    // Refused before anything was produced.
+    expect(await recordCount(ingress.kafka, ingress.topic('requests'))).toBe(before);
+    backlog.waitMs = 900;
+    expect((await submit(keys.acme)).status).toBe(202);
+    backlog.waitMs = 0;
   });
 });

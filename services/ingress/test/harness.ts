@@ -7,7 +7,7 @@ import { createRedisStateStore, EmbeddedStateStore, type StateStore, StatusFeed 
 import { startTelemetry } from '@sluice/telemetry';
 import { uniqueName, waitFor } from '@sluice/testkit';
 import { inject } from 'vitest';
-import { Admission } from '../src/admission.ts';
+import { AcknowledgementBacklog, Admission } from '../src/admission.ts';
 import { createApp } from '../src/app.ts';
 import { DirectProxy } from '../src/direct.ts';
 import { Enqueuer } from '../src/enqueue.ts';
@@ -62,6 +62,14 @@ export interface Ingress {
  * The ingress app in this process against the real broker: its own topics (a unique prefix), producer, status
  * feed and store; an HTTP server on a port the OS picks. Two of them on one prefix are two replicas.
  */
+/** A wait for acknowledgements that the test sets, as SettableQueue sets the lag. */
+export class SettableBacklog {
+  waitMs = 0;
+  oldestWaitMs(): number {
+    return this.waitMs;
+  }
+}
+
 /** A queue whose lag a test sets, standing in for the sampled consumer lag of the batch-workers. */
 export class SettableQueue {
   lag: bigint | undefined = undefined;
@@ -82,6 +90,8 @@ export async function startIngress(
   queue = new SettableQueue(),
   /** A Redis store shared by the replicas given the same URL and key prefix, instead of the embedded one. */
   redis?: { url: string; keyPrefix: string },
+  /** What admission reads as the wait for Kafka's acknowledgements (the real one unless a test sets it). */
+  backlog?: { oldestWaitMs(): number },
 ): Promise<Ingress> {
   const brokers = inject('kafkaBrokers').split(',');
   const kafka = createKafkaClient('platformatic', { brokers, clientId: uniqueName('ingress-test') });
@@ -99,14 +109,26 @@ export async function startIngress(
   const producer = kafka.producer();
   await producer.connect();
   const held = new AbortController();
-  const gateway = activateGateway(parseGatewayConfig(yaml));
+  // Tests run beside each other on busy cores, where acknowledgements can be slow: unless a test sets its own
+  // backpressure, the acknowledgement bound is out of its way (admission.test.ts tests it with its own bound).
+  const gateway = activateGateway(
+    parseGatewayConfig(
+      yaml.includes('backpressure:') ? yaml : `${yaml}backpressure: { maxAcceptWaitMs: 60000 }\n`,
+    ),
+  );
   const direct = new DirectProxy();
   const telemetry = startTelemetry({ name: 'ingress', version: 'test', instance: 'test', region: 'local' });
-  const enqueuer = new Enqueuer(producer, store, {
-    requests: { high: topic('requestsHigh'), normal: topic('requests'), low: topic('requestsLow') },
-    status: topic('status'),
-    results: topic('results'),
-  });
+  const acknowledgements = new AcknowledgementBacklog();
+  const enqueuer = new Enqueuer(
+    producer,
+    store,
+    {
+      requests: { high: topic('requestsHigh'), normal: topic('requests'), low: topic('requestsLow') },
+      status: topic('status'),
+      results: topic('results'),
+    },
+    { backlog: acknowledgements },
+  );
   const app = createApp({
     readiness: new Readiness(),
     admission: new Admission({
@@ -114,6 +136,7 @@ export async function startIngress(
       local: embedded,
       queue,
       kafkaReachable: () => true,
+      backlog: backlog ?? acknowledgements,
       onStoreUnavailable: (error) => console.error('state store unavailable', error),
     }),
     gateway: () => gateway,
