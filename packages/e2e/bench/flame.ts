@@ -26,7 +26,9 @@ const frameName = (node: ProfileNode) => {
 
 /**
  * A V8 CPU profile (node --cpu-prof) as collapsed stacks (one line per stack, `root;…;leaf count`, what
- * flame-graph tools read), and the busiest functions by own time. Idle time is left out: it is not cost.
+ * flame-graph tools read), and the busiest functions by own time. Idle time is left out (it is not cost), and
+ * so is module loading (start-up, and the first use of a lazily required module): the profile covers the
+ * process's whole life, and what matters is the work under load.
  */
 export async function collapse(
   profilePath: string,
@@ -53,9 +55,10 @@ export async function collapse(
   profile.samples.forEach((id, i) => {
     const node = byId.get(id) as ProfileNode;
     if (node.callFrame.functionName === '(idle)') return;
+    const stack = stackOf(id);
+    if (stack.includes('node:internal/modules/')) return;
     const micros = profile.timeDeltas[i] ?? 0;
     busyUs += micros;
-    const stack = stackOf(id);
     counts.set(stack, (counts.get(stack) ?? 0) + 1);
     own.set(frameName(node), (own.get(frameName(node)) ?? 0) + micros);
   });
