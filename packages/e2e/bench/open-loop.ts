@@ -163,7 +163,7 @@ const spec = vegaLite.compile({
     x: { field: 'offered', type: 'quantitative', scale: { type: 'log' }, title: 'offered requests/s' },
     y: { field: 'ms', type: 'quantitative', scale: { type: 'log' }, title: 'latency, ms' },
     color: { field: 'mode', type: 'nominal' },
-    strokeDash: { field: 'quantile', type: 'nominal' },
+    strokeDash: { field: 'quantile', type: 'nominal', legend: { symbolType: 'stroke' } },
   },
 }).spec;
 const svg = await new vega.View(vega.parse(spec), { renderer: 'none' }).toSVG();
