@@ -203,17 +203,25 @@ describe('retry budget', () => {
 
 describe('rate limits', () => {
   it('never lets a target receive more than R·t + B requests in any window t', async () => {
-    // Measured where the limiter decides: the moment each call is built, right after its admission. Arrival
-    // times at a server in this same process would bunch calls sent apart whenever the process stalls.
+    // Measured where the limiter decides: the clock reading of the admission itself (the dispatcher's clock,
+    // read once per round of admissions), taken when the call is built right after it. Arrival times at a
+    // server in this same process, or even the moment the call is built, can bunch calls admitted apart
+    // whenever the process stalls.
     const admitted: number[] = [];
+    let decidedAt = 0;
+    const clock = () => {
+      decidedAt = Date.now();
+      return decidedAt;
+    };
     const target = await upstream(ok);
     const rate = 40;
     const burst = 5;
     const dispatcher = dispatcherFor(
       route([target.url], { targetRateLimit: { requestsPerSecond: rate, burst } }),
+      { now: clock },
     );
     const timed = (target: Target) => {
-      admitted.push(Date.now());
+      admitted.push(decidedAt);
       return {
         upstream: 'r',
         url: upstreamUrl(target.url, '/x'),
