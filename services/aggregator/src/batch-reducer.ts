@@ -107,11 +107,17 @@ function apply(
         };
         return { state: { ...waiting, early: [...waiting.early, message] }, statuses: [], completions: [] };
       }
+      if (current.phase === 'closed') {
+        // Every item of a closed batch is terminal, so any result for it is a repeat; what a closed batch keeps
+        // (retainedClosed) is just enough to know that.
+        return message.kind === 'finished'
+          ? { ...unchanged(), duplicateResult: { route: current.route ?? message.route } }
+          : unchanged();
+      }
       const known = current.ids.includes(message.id);
       if (known && message.kind === 'finished' && current.items[message.id] !== undefined) {
         return { ...unchanged(), duplicateResult: { route: current.route ?? message.route } };
       }
-      if (current.phase === 'closed') return unchanged();
       if (!known || current.items[message.id] !== undefined) return unchanged();
       return message.kind === 'started'
         ? started(current, message, now)
@@ -230,6 +236,30 @@ function completeIfDone(state: BatchState, statuses: StatusMessage[], now: numbe
   const closed: BatchState = { ...state, phase: 'closed', closedAt: now, early: [] };
   if (!state.single) completions.push(batchCompletion(closed, now));
   return { state: closed, statuses, completions };
+}
+
+/**
+ * What a closed batch keeps in memory and in the changelog for its retention: its identity, phase, clock and
+ * offsets, without its ids, items, callback or trace contexts. Its results are all in, so a result arriving later
+ * is a repeat whoever it is for, and the completion was written from the whole state when it closed. About 0.2 KB
+ * instead of 0.7 KB for a single request, and for a batch of n instead of growing with n.
+ */
+export function retainedClosed(state: BatchState): BatchState {
+  return {
+    batchId: state.batchId,
+    tenant: state.tenant,
+    phase: 'closed',
+    ...(state.route !== undefined ? { route: state.route } : {}),
+    ...(state.single !== undefined ? { single: state.single } : {}),
+    ids: [],
+    items: {},
+    early: [],
+    appliedOffset: state.appliedOffset,
+    createdAt: state.createdAt,
+    ...(state.closedAt !== undefined ? { closedAt: state.closedAt } : {}),
+    ...(state.generation !== undefined ? { generation: state.generation } : {}),
+    revision: state.revision,
+  };
 }
 
 function batchCompletion(state: BatchState, now: number): BatchCompletion {

@@ -1,5 +1,6 @@
 import { type BatchState, codecs, recordHeaders } from '@sluice/contracts';
 import { type KafkaClient, type ProducerRecord, TableReader } from '@sluice/kafka';
+import { retainedClosed } from './batch-reducer.ts';
 
 interface Entry {
   state: BatchState;
@@ -99,7 +100,8 @@ export class BatchStore {
     return this.#entries.size;
   }
 
-  /** The changelog record of a new state (its revision bumped) or of forgetting the batch. */
+  /** The changelog record of a new state (its revision bumped; a closed one as retainedClosed keeps it) or of
+   * forgetting the batch. */
   changelogRecord(
     batchId: string,
     partition: number,
@@ -108,7 +110,11 @@ export class BatchStore {
     if (state === null) {
       return { record: { topic: this.#topic, key: batchId, value: null, partition }, next: null };
     }
-    const next = { ...state, revision: (this.#entries.get(batchId)?.state.revision ?? state.revision) + 1 };
+    const retained = state.phase === 'closed' ? retainedClosed(state) : state;
+    const next = {
+      ...retained,
+      revision: (this.#entries.get(batchId)?.state.revision ?? state.revision) + 1,
+    };
     const encoded = codecs.batchState.encode(next);
     return {
       record: {

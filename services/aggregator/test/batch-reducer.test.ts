@@ -1,6 +1,7 @@
 import type { AcceptedMessage, BatchState, FinishedMessage, StartedMessage } from '@sluice/contracts';
+import { codecs } from '@sluice/contracts';
 import { describe, expect, it } from 'vitest';
-import { applyClock, applyProgress, type Transition } from '../src/batch-reducer.ts';
+import { applyClock, applyProgress, retainedClosed, type Transition } from '../src/batch-reducer.ts';
 
 const settings = { closedRetentionMs: 60_000, orphanTimeoutMs: 3_600_000 };
 const accepted = (ids: string[], overrides: Partial<AcceptedMessage> = {}): AcceptedMessage => ({
@@ -159,6 +160,42 @@ describe('applyProgress', () => {
     expect(late.statuses).toEqual([]);
     const stranger = run([accepted(['r1', 'r2']), finished('r9')]);
     expect(stranger.statuses).toEqual([]);
+  });
+
+  it('keeps only what recognises repeats once a batch is closed, and still counts and ignores them', () => {
+    const ids = Array.from({ length: 50 }, (_, i) => `r${i}`);
+    let state: BatchState | undefined;
+    let offset = 0n;
+    for (const message of [
+      accepted(ids, { callback: { url: 'https://hooks.example/b1' } }),
+      ...ids.map((id) => finished(id)),
+    ]) {
+      const transition = applyProgress(state, message, offset, 2_000);
+      offset += 1n;
+      if (transition.state) state = transition.state;
+    }
+    const closed = state as BatchState;
+    expect(closed.phase).toBe('closed');
+    const retained = retainedClosed(closed);
+    expect(retained).toMatchObject({ batchId: 'b1', tenant: 'acme', phase: 'closed', ids: [], items: {} });
+    expect(retained.callback).toBeUndefined();
+    expect(retained.closedAt).toBe(closed.closedAt);
+    expect(retained.appliedOffset).toBe(closed.appliedOffset);
+    expect(codecs.batchState.decode(codecs.batchState.encode(retained)).ok).toBe(true);
+    const size = (value: BatchState) => codecs.batchState.encode(value).value.length;
+    expect(size(retained)).toBeLessThan(300);
+    expect(size(retained)).toBeLessThan(size(closed) / 10);
+    // A repeated result of any of its requests: counted as a duplicate, nothing written.
+    const again = applyProgress(retained, finished('r7'), offset, 3_000);
+    expect(again).toMatchObject({
+      state: undefined,
+      statuses: [],
+      completions: [],
+      duplicateResult: { route: 'orders' },
+    });
+    expect(applyProgress(retained, started('r7'), offset, 3_000).duplicateResult).toBeUndefined();
+    // And it is still forgotten after its retention.
+    expect(applyClock(retained, (closed.closedAt as number) + 60_000, settings).state).toBeNull();
   });
 
   it('does not write state for a started record', () => {
