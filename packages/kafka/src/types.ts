@@ -85,6 +85,13 @@ export interface ConsumerOptions {
   partitionConcurrency?: number;
   /** Cap on one partition's batch. */
   maxBatchRecords?: number;
+  /**
+   * How partitions move when members join or leave. `cooperative` (default): only the partitions that change owner
+   * move, in two rounds, so the others keep their in-flight work. `eager`: every member gives up everything and the
+   * group is assigned afresh in one round; right for consumers whose records are applied idempotently and fast,
+   * where a second round costs more than re-reading a little. (kafkajs rebalances eagerly either way.)
+   */
+  rebalancing?: 'cooperative' | 'eager';
 }
 
 export interface ConsumerHandlers {

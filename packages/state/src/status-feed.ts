@@ -24,6 +24,8 @@ export interface StatusFeedOptions {
    * group's committed offsets instead of reading everything again.
    */
   mode?: 'table' | 'shared';
+  /** Statuses this feed has just written to the store (for a metric: with a shared group, replicas' counts add up). */
+  onApplied?(count: number): void;
   /** A status the store could not take (unreachable); it is applied again after a backoff. */
   onError?(error: unknown): void;
   /** A record the feed cannot read; the status topic is internal, so this is a bug worth a log line. */
@@ -53,7 +55,9 @@ export class StatusFeed {
       options.mode === 'shared'
         ? new SharedGroupReader(options, async (record) => {
             const status = decode(record);
-            if (status !== undefined) await options.store.applyStatuses([status]);
+            if (status === undefined) return;
+            await options.store.applyStatuses([status]);
+            options.onApplied?.(1);
           })
         : new TableReader({
             client: options.client,
@@ -88,6 +92,7 @@ export class StatusFeed {
     for (;;) {
       try {
         await this.#options.store.applyStatuses(batch);
+        this.#options.onApplied?.(batch.length);
         return;
       } catch (error) {
         if (this.#closed) return;
@@ -144,6 +149,10 @@ class SharedGroupReader {
       groupId: options.groupId,
       topics: [options.topic],
       fromBeginning: true,
+      // Applying a status twice changes nothing and is quick, so the one-round eager protocol costs little here;
+      // @platformatic/kafka's cooperative one kept this group rebalancing every heartbeat for ~50 s after a member
+      // joined, committing nothing meanwhile (redis-feed.test.ts).
+      rebalancing: 'eager',
     });
     this.#processor = new RecordProcessor({
       consumer: this.#consumer,

@@ -186,11 +186,15 @@ class PlatformaticConsumerAdapter implements Consumer {
       ...this.#base,
       groupId: this.#options.groupId,
       autocommit: false,
-      // Incremental rebalancing: a member that joins or leaves moves only the partitions that change owner, so the
-      // others keep theirs (and their finished, not yet committed work) instead of all being revoked at once.
-      protocols: [{ name: 'cooperative-sticky', version: 1 }],
-      // Balanced per topic: a member reading several topics gets a share of each (see the assigner).
-      partitionAssigner: perTopicCooperativeAssigner,
+      ...(this.#options.rebalancing === 'eager'
+        ? { protocols: [{ name: 'roundrobin', version: 1 }] }
+        : {
+            // Incremental rebalancing: a member that joins or leaves moves only the partitions that change owner, so
+            // the others keep theirs (and their finished, not yet committed work) instead of all being revoked at once.
+            protocols: [{ name: 'cooperative-sticky', version: 1 }],
+            // Balanced per topic: a member reading several topics gets a share of each (see the assigner).
+            partitionAssigner: perTopicCooperativeAssigner,
+          }),
       sessionTimeout,
       heartbeatInterval: Math.min(3_000, Math.floor(sessionTimeout / 3)),
       maxWaitTime: 500,
