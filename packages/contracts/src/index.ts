@@ -15,6 +15,7 @@ export {
   consumerGroups,
   groupName,
   laneTopics,
+  statusStoreGroupName,
   type TopicDeclaration,
   type TopicId,
   type TopicLayout,

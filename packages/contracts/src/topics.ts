@@ -175,6 +175,15 @@ export function groupName(group: keyof typeof consumerGroups, prefix: string): s
 }
 
 /**
+ * The one group through which the ingress replicas sharing a state store (one Redis) feed it the status topic,
+ * each status applied once by the replica that owns its partition. Named after the store, not the release, so that
+ * replicas of two stores on one Kafka cluster (a Redis per region) each feed their own.
+ */
+export function statusStoreGroupName(store: string, prefix: string): string {
+  return `${prefix}sluice.status-store.${store}`;
+}
+
+/**
  * A group of one instance that reads a whole compacted topic into memory (a table) and never commits: every
  * instance has its own, and a restart reads from the beginning again. The broker forgets it once it is empty.
  */

@@ -39,6 +39,58 @@ const submit = (i: number, extra: Record<string, string> = {}) =>
 const lookup = (i: number, id: string) =>
   fetch(`${replicas()[i % 2]}/v1/requests/${id}`, { headers: { authorization: headers.authorization } });
 
+describe('two replicas feeding one Redis', () => {
+  it('write each status to it once between them, not once each', async () => {
+    const admin = stack().kafka.admin();
+    const statusRecords = async () =>
+      (await admin.topicOffsets([stack().topic('status')])).reduce(
+        (sum, range) => sum + Number(range.end),
+        0,
+      );
+    const applied = () =>
+      Promise.all(
+        [stack().services.ingress, second].map((p) => metricSum(p, 'sluice_status_feed_applied_total')),
+      );
+    try {
+      const recordsBefore = await statusRecords();
+      const appliedBefore = await applied();
+      const ids: string[] = [];
+      for (let i = 0; i < 40; i += 1) {
+        const response = await submit(i);
+        expect(response.status).toBe(202);
+        ids.push(((await response.json()) as { id: string }).id);
+      }
+      await waitFor('all 40 to succeed', async () => {
+        for (const [i, id] of ids.entries()) {
+          const response = await lookup(i, id);
+          if (
+            response.status !== 200 ||
+            ((await response.json()) as { status: string }).status !== 'succeeded'
+          ) {
+            return false;
+          }
+        }
+        return true;
+      });
+      const written = (await statusRecords()) - recordsBefore;
+      const share = async () => (await applied()).map((count, i) => count - (appliedBefore[i] as number));
+      // Every status reaches the store through one replica or the other...
+      await waitFor(
+        'every status written to be applied',
+        async () => (await share()).reduce((a, b) => a + b) >= written,
+      );
+      const [first, other] = await share();
+      // ...and once: each replica applying every status would make the sum twice the records (a status applied again
+      // after a rebalance is allowed, not a second copy of everything).
+      expect((first as number) + (other as number)).toBeLessThan(1.5 * written);
+      expect(first).toBeGreaterThan(0);
+      expect(other).toBeGreaterThan(0);
+    } finally {
+      await admin.close();
+    }
+  });
+});
+
 describe('Redis killed mid-run and restarted empty', () => {
   it('loses no accepted request, answers lookups 503 meanwhile, and agrees with the status topic once refilled', async () => {
     const accepted: string[] = [];

@@ -13,6 +13,12 @@ const shape = {
   LOOKUP_CATCH_UP_MS: envInt(2_000, { min: 0, max: 30_000 }),
   /** Where statuses, idempotency keys and rate-limit counters live: this process (embedded) or Redis, shared. */
   STATE_STORE: z.enum(['embedded', 'redis']).default('embedded'),
+  /**
+   * How statuses reach a Redis store: `shared` (default), one consumer group of every replica on that store, so each
+   * status is written once whatever the number of replicas; `every-replica`, each replica applies every status
+   * (Redis writes grow with replicas; the behaviour before 0.2).
+   */
+  STATUS_FEED: z.enum(['shared', 'every-replica']).default('shared'),
   /** One Redis (or Valkey) server: redis://[user:password@]host:port[/db], or rediss:// for TLS. */
   REDIS_URL: z.url({ protocol: /^rediss?$/ }).optional(),
   /** A Redis Cluster instead: comma-separated host:port of some of its nodes. */

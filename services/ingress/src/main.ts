@@ -1,4 +1,4 @@
-import { groupName, laneTopics } from '@sluice/contracts';
+import { groupName, laneTopics, statusStoreGroupName } from '@sluice/contracts';
 import {
   closeServer,
   createServiceContext,
@@ -42,17 +42,29 @@ runMain('ingress', async () => {
   const state = openState(env, (error) => ctx.logger.warn({ err: error }, 'state store error'));
   const store = state.store;
   ctx.readiness.info('stateStore', () => `${store.kind}${store.ready() ? '' : ' (not answering)'}`);
-  // Every replica reads the whole status topic into the store: the embedded store needs it, and a Redis that
-  // restarted empty is filled again by any replica (applying a status twice changes nothing).
-  const newFeed = () =>
-    new StatusFeed({
-      client: ctx.kafka,
-      topic: ctx.topic('status'),
-      groupId: ctx.tableGroup('status'),
-      store,
-      onInvalid: (detail) => ctx.logger.error({ detail }, 'unreadable record on the status topic'),
-      onError: (error) => ctx.logger.warn({ err: error }, 'the state store did not take statuses; retrying'),
-    });
+  const metrics = new IngressMetrics(ctx.telemetry.meter);
+  // The embedded store is this process's memory: each replica reads the whole status topic into its own. Replicas
+  // on one Redis share a group instead, so that each status is written once however many replicas there are; a
+  // Redis that restarted empty is filled again by one full read (applying a status twice changes nothing).
+  const feedOptions = {
+    client: ctx.kafka,
+    topic: ctx.topic('status'),
+    store,
+    onApplied: (count: number) => metrics.noteStatusesApplied(count),
+    onInvalid: (detail: string) => ctx.logger.error({ detail }, 'unreadable record on the status topic'),
+    onError: (error: unknown) =>
+      ctx.logger.warn({ err: error }, 'the state store did not take statuses; retrying'),
+  };
+  const fullRead = () => new StatusFeed({ ...feedOptions, groupId: ctx.tableGroup('status') });
+  const shared = env.STATE_STORE === 'redis' && env.STATUS_FEED === 'shared';
+  const newFeed = shared
+    ? () =>
+        new StatusFeed({
+          ...feedOptions,
+          mode: 'shared',
+          groupId: statusStoreGroupName(`${env.REGION}.${env.REDIS_KEY_PREFIX}`, prefix),
+        })
+    : fullRead;
   let feed = newFeed();
   const producer = tracedProducer(ctx, ctx.kafka.producer());
   const admin = ctx.kafka.admin();
@@ -66,7 +78,6 @@ runMain('ingress', async () => {
     (error) => ctx.logger.warn({ err: error }, 'sampling queue lag failed'),
   );
   const held = new AbortController();
-  const metrics = new IngressMetrics(ctx.telemetry.meter);
   // How long submissions have waited for Kafka's acknowledgement: admission refuses at once while it is long.
   const backlog = new AcknowledgementBacklog();
   const enqueuer = new Enqueuer(
@@ -142,10 +153,15 @@ runMain('ingress', async () => {
   state.loaded();
   state.watchForDataLoss(async () => {
     ctx.logger.warn('the state store lost its data; filling it again from the status topic');
-    const previous = feed;
-    feed = newFeed();
-    await feed.start();
-    await previous.close();
+    const refill = fullRead();
+    await refill.start();
+    if (shared) {
+      await refill.close();
+    } else {
+      const previous = feed;
+      feed = refill;
+      await previous.close();
+    }
     ctx.logger.info('the state store is filled again');
   }, 2_000);
   await queue.start();

@@ -16,6 +16,7 @@ export class IngressMetrics {
   readonly #rejected: Counter;
   readonly #batchSize: Histogram;
   readonly #unarbitrated: Counter;
+  readonly #statusesApplied: Counter;
 
   constructor(meter: Meter) {
     const advice = { explicitBucketBoundaries: latencyBucketsSeconds };
@@ -47,6 +48,15 @@ export class IngressMetrics {
       description:
         'Submissions with an idempotency key accepted under derived ids because the state store could not claim the key.',
     });
+    this.#statusesApplied = meter.createCounter('sluice.status_feed.applied', {
+      unit: '{status}',
+      description:
+        'Statuses this replica wrote to the state store from the status topic (replicas sharing Redis split them).',
+    });
+  }
+
+  noteStatusesApplied(count: number): void {
+    this.#statusesApplied.add(count);
   }
 
   noteUnarbitrated(): void {
