@@ -273,8 +273,11 @@ describe('direct mode', () => {
       console.log(
         `direct mode: ${size / 1024 / 1024} MB up and down through the ingress; its RSS grew by ${grownMb.toFixed(1)} MB`,
       );
-      // Buffering either direction whole would grow the process by 100 MB or more.
-      expect(grownMb).toBeLessThan(50);
+      // Buffering either direction whole would grow the process by the body's size or more. Streaming grows it by
+      // the buffers in flight plus chunks already passed on that V8 has not collected yet, which depends on when it
+      // collects (it forces a collection only after about 64 MB of external memory): 2-4 MB usually, 17 and 53 MB
+      // in CI runs with other test runs beside them. The bound sits between streaming and buffering.
+      expect(grownMb).toBeLessThan(0.9 * (size / 1024 / 1024));
       void received;
     } finally {
       await proxy.stop();
