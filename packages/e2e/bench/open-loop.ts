@@ -11,6 +11,7 @@
  *
  *   pnpm --filter @sluice/e2e bench:open-loop
  *   BENCH_STEP_SECONDS=8 BENCH_SUSTAINED_RATE=400 BENCH_SUSTAINED_SECONDS=20 BENCH_CHART=path.svg
+ *   BENCH_MODES=accept,wait (the modes swept; the sustained run is accept's either way)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
@@ -28,6 +29,8 @@ const stepSeconds = Number(process.env.BENCH_STEP_SECONDS ?? 8);
 const sustainedRate = Number(process.env.BENCH_SUSTAINED_RATE ?? 400);
 const sustainedSeconds = Number(process.env.BENCH_SUSTAINED_SECONDS ?? 20);
 const maxRate = Number(process.env.BENCH_MAX_RATE ?? 12_800);
+/** The modes swept (all four unless told, e.g. BENCH_MODES=accept,wait); the sustained run is accept's. */
+const sweptModes = (process.env.BENCH_MODES ?? 'accept,wait,transparent,direct').split(',');
 const chartPath = process.env.BENCH_CHART ?? join(cacheDir(), 'bench', 'open-loop.svg');
 
 const nginx = await answeringNginx();
@@ -38,11 +41,12 @@ const stack = await startStack({
   env: { KAFKA_TOPIC_PARTITIONS: '6', LOG_LEVEL: 'warn' },
   routes: benchRoutes(nginx.url),
 });
-const modes = loadTargets(stack.ingress);
+const allModes = loadTargets(stack.ingress);
+const modes = Object.fromEntries(Object.entries(allModes).filter(([mode]) => sweptModes.includes(mode)));
 
 /** Waits until what earlier steps queued is done: a request with Prefer: wait answers once it is through. */
 async function drain(): Promise<void> {
-  const { target } = modes.accept;
+  const { target } = allModes.accept;
   const response = await fetch(target.url, {
     method: 'POST',
     headers: { ...target.headers, prefer: 'wait=120' },
@@ -104,7 +108,7 @@ const cpuBefore = Object.fromEntries(
 );
 const dataDirs = brokers.map((broker) => join(broker.dataDir, 'logs'));
 const usageBefore = await topicUsage(admin, stack.prefix, dataDirs);
-const sustained = await openLoop(modes.accept.target, {
+const sustained = await openLoop(allModes.accept.target, {
   rate: sustainedRate,
   seconds: sustainedSeconds,
   okStatus: 202,
