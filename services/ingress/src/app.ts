@@ -272,8 +272,12 @@ async function answerRequest(
   res.set('sluice-request-id', id);
   trace.getActiveSpan()?.setAttribute('sluice.request_id', id);
   if (replayed) res.set('idempotent-replayed', 'true');
-  // The request is on Kafka already: a store that cannot answer now must not turn the 202 into an error.
-  let status = await deps.lookups.status(tenant, id).catch(() => undefined);
+  // A new submission without Prefer: wait is answered 202 as it is, as the API document says: looking its status up
+  // would cost a store read per request and, on a fast path, answer 200 with a result nobody waited for. A replay
+  // and a held request need the status. The request is on Kafka already: a store that cannot answer now must not
+  // turn the 202 into an error.
+  let status =
+    replayed || wait !== undefined ? await deps.lookups.status(tenant, id).catch(() => undefined) : undefined;
   if (status !== undefined && wait !== undefined) {
     status = await holdFor(req, deps, status, wait);
     res.set('preference-applied', `wait=${wait}`);

@@ -86,6 +86,33 @@ describe('POST /v1/requests', () => {
     expect((await call(ingress, '/v1/requests/0190a7b0-0000-7000-8000-000000000000')).status).toBe(404);
   });
 
+  it('answers a new submission 202 even when it finished before the answer; 200 only within Prefer: wait', async () => {
+    // A store that knows every request as succeeded once it knows it at all: the worker was faster than the answer.
+    const finished = await startIngress(undefined, undefined, undefined, undefined, undefined, (store) => {
+      const getStatus = async (id: string) => {
+        const status = await store.getStatus(id);
+        return status === undefined ? undefined : { ...status, status: 'succeeded' as const };
+      };
+      return new Proxy(store, {
+        get: (target, property) => {
+          if (property === 'getStatus') return getStatus;
+          const value: unknown = Reflect.get(target, property);
+          return typeof value === 'function' ? value.bind(target) : value;
+        },
+      });
+    });
+    try {
+      const accepted = await call(finished, '/v1/requests', { json: submission });
+      expect(accepted.status).toBe(202);
+      expect(await accepted.json()).toMatchObject({ status: 'queued' });
+      const held = await call(finished, '/v1/requests', { json: submission, headers: { prefer: 'wait=5' } });
+      expect(held.status).toBe(200);
+      expect(await held.json()).toMatchObject({ status: 'succeeded' });
+    } finally {
+      await finished.close();
+    }
+  });
+
   it('holds the connection for Prefer: wait and answers 202 when the request is not done in time', async () => {
     const started = Date.now();
     const response = await call(ingress, '/v1/requests', { json: submission, headers: { prefer: 'wait=1' } });

@@ -92,6 +92,8 @@ export async function startIngress(
   redis?: { url: string; keyPrefix: string },
   /** What admission reads as the wait for Kafka's acknowledgements (the real one unless a test sets it). */
   backlog?: { oldestWaitMs(): number },
+  /** The store as status lookups see it (the real one unless a test changes what it answers). */
+  lookupStore: (store: StateStore) => StateStore = (store) => store,
 ): Promise<Ingress> {
   const brokers = inject('kafkaBrokers').split(',');
   const kafka = createKafkaClient('platformatic', { brokers, clientId: uniqueName('ingress-test') });
@@ -148,7 +150,11 @@ export async function startIngress(
       store,
       enqueue: (batch) => enqueuer.enqueueUnkeyed(batch),
     }),
-    lookups: new Lookups({ store, catchUp: (signal) => feed.caughtUp(signal), catchUpTimeoutMs: 5_000 }),
+    lookups: new Lookups({
+      store: lookupStore(store),
+      catchUp: (signal) => feed.caughtUp(signal),
+      catchUpTimeoutMs: 5_000,
+    }),
     queue,
     shutdownSignal: held.signal,
     metrics: new IngressMetrics(telemetry.meter),
