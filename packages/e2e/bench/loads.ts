@@ -1,4 +1,6 @@
-import { tenantKeys } from '../src/harness.ts';
+import { echo, startKafka } from '@sluice/testkit';
+import { startStack, tenantKeys } from '../src/harness.ts';
+import { answeringNginx } from './nginx.ts';
 import type { Target } from './vegeta.ts';
 
 /** How clients use Sluice, as the open-loop benchmark and `pnpm profile` load it. */
@@ -33,6 +35,30 @@ export function loadTargets(ingress: string): Record<LoadMode, { target: Target;
     direct: {
       target: { method: 'GET', url: `${ingress}/r/bench-direct/item`, headers: auth },
       okStatus: 200,
+    },
+  };
+}
+
+/**
+ * What the load benchmarks run against: nginx answering at once as the upstream of the bench routes, a broker of
+ * the test kit's own (JVM, so that its CPU can be costed) and the four services on it with 6 partitions.
+ */
+export async function startLoadStack(env: Record<string, string> = {}) {
+  const nginx = await answeringNginx();
+  const kafka = await startKafka({ forceJvm: true });
+  const stack = await startStack({
+    brokers: kafka.bootstrap,
+    upstream: echo,
+    env: { KAFKA_TOPIC_PARTITIONS: '6', LOG_LEVEL: 'warn', ...env },
+    routes: benchRoutes(nginx.url),
+  });
+  return {
+    nginx,
+    kafka,
+    stack,
+    stop: async () => {
+      await stack.stop();
+      await Promise.all([kafka.stop(), nginx.stop()]);
     },
   };
 }

@@ -16,13 +16,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
-import { cacheDir, echo, serviceNames, startKafka } from '@sluice/testkit';
+import { cacheDir, serviceNames } from '@sluice/testkit';
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
-import { startStack } from '../src/harness.ts';
 import { cpuMs, rssMb, topicUsage } from './costs.ts';
-import { benchRoutes, loadTargets } from './loads.ts';
-import { answeringNginx } from './nginx.ts';
+import { loadTargets, startLoadStack } from './loads.ts';
 import { describeStep, type OpenLoopStep, openLoop } from './vegeta.ts';
 
 const stepSeconds = Number(process.env.BENCH_STEP_SECONDS ?? 8);
@@ -33,14 +31,7 @@ const maxRate = Number(process.env.BENCH_MAX_RATE ?? 12_800);
 const sweptModes = (process.env.BENCH_MODES ?? 'accept,wait,transparent,direct').split(',');
 const chartPath = process.env.BENCH_CHART ?? join(cacheDir(), 'bench', 'open-loop.svg');
 
-const nginx = await answeringNginx();
-const kafka = await startKafka({ forceJvm: true });
-const stack = await startStack({
-  brokers: kafka.bootstrap,
-  upstream: echo,
-  env: { KAFKA_TOPIC_PARTITIONS: '6', LOG_LEVEL: 'warn' },
-  routes: benchRoutes(nginx.url),
-});
+const { kafka, stack, stop } = await startLoadStack();
 const allModes = loadTargets(stack.ingress);
 const modes = Object.fromEntries(Object.entries(allModes).filter(([mode]) => sweptModes.includes(mode)));
 
@@ -175,6 +166,5 @@ await mkdir(dirname(chartPath), { recursive: true });
 await writeFile(chartPath, svg);
 console.log(`\nchart: ${chartPath}`);
 
-await stack.stop();
-await Promise.all([kafka.stop(), nginx.stop()]);
+await stop();
 process.exit(0);

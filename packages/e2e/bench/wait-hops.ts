@@ -12,22 +12,13 @@
  *   BENCH_WAIT_RATE=25 BENCH_WAIT_SECONDS=40
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { echo, startKafka } from '@sluice/testkit';
-import { startStack, statusHistory } from '../src/harness.ts';
-import { benchRoutes, loadTargets } from './loads.ts';
-import { answeringNginx } from './nginx.ts';
+import { statusHistory } from '../src/harness.ts';
+import { loadTargets, startLoadStack } from './loads.ts';
 
 const rate = Number(process.env.BENCH_WAIT_RATE ?? 25);
 const seconds = Number(process.env.BENCH_WAIT_SECONDS ?? 40);
 
-const nginx = await answeringNginx();
-const kafka = await startKafka({ forceJvm: true });
-const stack = await startStack({
-  brokers: kafka.bootstrap,
-  upstream: echo,
-  env: { KAFKA_TOPIC_PARTITIONS: '6', LOG_LEVEL: 'warn' },
-  routes: benchRoutes(nginx.url),
-});
+const { stack, stop } = await startLoadStack();
 const { target } = loadTargets(stack.ingress).wait;
 
 interface Timeline {
@@ -125,6 +116,4 @@ for (const t of slowest.slice(0, Math.max(5, Math.ceil(timelines.length / 100)))
   );
 }
 
-await stack.stop();
-await kafka.stop();
-await nginx.stop();
+await stop();
