@@ -1,3 +1,4 @@
+import { setImmediate } from 'node:timers/promises';
 import { ROOT_CONTEXT, type Tracer, trace } from '@opentelemetry/api';
 import {
   type BatchCompletion,
@@ -170,31 +171,50 @@ export class Aggregator {
     let written = 0;
     const owned = new Set(this.#owned);
     for (const partition of owned) await this.#deps.store.restored(partition);
-    for (const batchId of this.#deps.store.batchesOf(owned)) {
-      await this.#locked(batchId, async () => {
-        const state: BatchState | undefined = this.#deps.store.get(batchId);
-        if (state === undefined) return;
-        const transition = applyClock(state, this.#now(), this.#deps.settings);
-        if (transition.state === undefined) return;
-        const partition = this.#deps.store.partitionOf(batchId);
-        if (partition === undefined || !owned.has(partition)) return;
-        written += 1;
-        // The deadline's work joins the batch's trace (from its announcement).
-        const parent = contextFrom(
-          state.traceparent === undefined ? {} : { traceparent: state.traceparent },
-          ROOT_CONTEXT,
-        );
-        await inSpan(
-          this.#deps.tracer,
-          'expire batch',
-          { parent, attributes: { 'sluice.batch_id': batchId } },
-          async () => {
-            const outputs = this.#outputsOf(transition, traceHeaders(), transition.state ?? undefined);
-            await this.#write(batchId, partition, transition.state, outputs);
-          },
-        );
-      });
+    const due = this.#deps.store.takeDue(owned, this.#now());
+    let index = 0;
+    try {
+      for (; index < due.length; index += 1) {
+        // Many due at once (a burst of batches closed a retention window ago): let I/O in between.
+        if (index > 0 && index % 256 === 0) await setImmediate();
+        const batchId = due[index] as string;
+        if (await this.#sweepOne(batchId, owned)) written += 1;
+        // Changed meanwhile, or no longer this instance's: indexed by its state now, so it is not forgotten.
+        else this.#deps.store.reindex(batchId);
+      }
+    } finally {
+      // A write failed: that batch and those after it are due again at the next sweep.
+      for (const batchId of due.slice(index)) this.#deps.store.reindex(batchId);
     }
+    return written;
+  }
+
+  /** Applies the clock to one due batch under its lock; whether that wrote anything. */
+  async #sweepOne(batchId: string, owned: ReadonlySet<number>): Promise<boolean> {
+    let written = false;
+    await this.#locked(batchId, async () => {
+      const state: BatchState | undefined = this.#deps.store.get(batchId);
+      if (state === undefined) return;
+      const transition = applyClock(state, this.#now(), this.#deps.settings);
+      if (transition.state === undefined) return;
+      const partition = this.#deps.store.partitionOf(batchId);
+      if (partition === undefined || !owned.has(partition)) return;
+      written = true;
+      // The deadline's work joins the batch's trace (from its announcement).
+      const parent = contextFrom(
+        state.traceparent === undefined ? {} : { traceparent: state.traceparent },
+        ROOT_CONTEXT,
+      );
+      await inSpan(
+        this.#deps.tracer,
+        'expire batch',
+        { parent, attributes: { 'sluice.batch_id': batchId } },
+        async () => {
+          const outputs = this.#outputsOf(transition, traceHeaders(), transition.state ?? undefined);
+          await this.#write(batchId, partition, transition.state, outputs);
+        },
+      );
+    });
     return written;
   }
 

@@ -183,18 +183,32 @@ function finished(
  * Periodic check of one batch: past its deadline, every request without a result is expired and the batch
  * completes; closed batches and orphaned results are forgotten after their retention.
  */
-export function applyClock(state: BatchState, now: number, settings: ReducerSettings): Transition {
+/**
+ * When the clock next changes this state (what {@link applyClock} acts on), or undefined when only a record can:
+ * an announcement awaited too long is dropped, a closed batch is forgotten after its retention, an open one
+ * expires at its deadline. The clock sweep visits a batch only once this time has come.
+ */
+export function clockDueAt(state: BatchState, settings: ReducerSettings): number | undefined {
   switch (state.phase) {
     case 'awaiting-accept':
-      return state.createdAt + settings.orphanTimeoutMs <= now
-        ? { state: null, statuses: [], completions: [] }
-        : unchanged();
+      return state.createdAt + settings.orphanTimeoutMs;
     case 'closed':
-      return (state.closedAt ?? state.createdAt) + settings.closedRetentionMs <= now
-        ? { state: null, statuses: [], completions: [] }
-        : unchanged();
+      return (state.closedAt ?? state.createdAt) + settings.closedRetentionMs;
+    case 'open':
+      return state.deadlineAt;
+    default:
+      return assertNever(state.phase);
+  }
+}
+
+export function applyClock(state: BatchState, now: number, settings: ReducerSettings): Transition {
+  const due = clockDueAt(state, settings);
+  if (due === undefined || due > now) return unchanged();
+  switch (state.phase) {
+    case 'awaiting-accept':
+    case 'closed':
+      return { state: null, statuses: [], completions: [] };
     case 'open': {
-      if (state.deadlineAt === undefined || state.deadlineAt > now) return unchanged();
       const items = { ...state.items };
       const statuses: StatusMessage[] = [];
       for (const id of state.ids) {

@@ -1,6 +1,7 @@
 import { type BatchState, codecs, recordHeaders } from '@sluice/contracts';
 import { type KafkaClient, type ProducerRecord, TableReader } from '@sluice/kafka';
 import { retainedClosed } from './batch-reducer.ts';
+import { DueIndex } from './due-index.ts';
 
 interface Entry {
   state: BatchState;
@@ -16,6 +17,8 @@ interface Entry {
  */
 export class BatchStore {
   readonly #entries = new Map<string, Entry>();
+  readonly #due = new DueIndex();
+  readonly #clockDueAt: (state: BatchState) => number | undefined;
   readonly #restored = new Map<number, Promise<void>>();
   readonly #reader: TableReader;
   readonly #topic: string;
@@ -24,9 +27,12 @@ export class BatchStore {
     client: KafkaClient;
     topic: string;
     groupId: string;
+    /** When the clock next acts on a state (the reducer's clockDueAt with the aggregator's settings). */
+    clockDueAt(state: BatchState): number | undefined;
     onInvalid(detail: string): void;
   }) {
     this.#topic = options.topic;
+    this.#clockDueAt = options.clockDueAt;
     this.#reader = new TableReader({
       client: options.client,
       topic: options.topic,
@@ -45,10 +51,19 @@ export class BatchStore {
         }
         const current = this.#entries.get(batchId);
         if (current === undefined || decoded.value.revision > current.state.revision) {
-          this.#entries.set(batchId, { state: decoded.value, partition: record.partition });
+          this.#put(batchId, { state: decoded.value, partition: record.partition });
         }
       },
     });
+  }
+
+  #put(batchId: string, entry: Entry): void {
+    const previous = this.#entries.get(batchId);
+    this.#entries.set(batchId, entry);
+    const dueAt = this.#clockDueAt(entry.state);
+    if (dueAt !== undefined && (previous === undefined || this.#clockDueAt(previous.state) !== dueAt)) {
+      this.#due.add(batchId, dueAt);
+    }
   }
 
   /** A tombstone read back: forget the batch unless it was written again since (a newer revision is open). */
@@ -89,11 +104,30 @@ export class BatchStore {
     return this.#entries.get(batchId)?.state;
   }
 
-  /** Batch ids of the given partitions, for the clock sweep. */
-  batchesOf(partitions: ReadonlySet<number>): string[] {
-    const ids: string[] = [];
-    for (const [batchId, entry] of this.#entries) if (partitions.has(entry.partition)) ids.push(batchId);
-    return ids;
+  /**
+   * Batches of the given partitions whose clock is due at `now`, each once, taken out of the index: the sweep
+   * gives each back with {@link reindex} once it has dealt with it (or failed to). Due batches of other partitions
+   * stay indexed for when this instance owns them (their owner forgets or expires them meanwhile).
+   */
+  takeDue(partitions: ReadonlySet<number>, now: number): string[] {
+    const taken = new Set<string>();
+    const others: { batchId: string; dueAt: number }[] = [];
+    for (const due of this.#due.takeDue(now)) {
+      const entry = this.#entries.get(due.batchId);
+      // Forgotten since, or changed to a state due at another time (indexed again then).
+      if (entry === undefined || this.#clockDueAt(entry.state) !== due.dueAt) continue;
+      if (partitions.has(entry.partition)) taken.add(due.batchId);
+      else others.push(due);
+    }
+    for (const due of others) this.#due.add(due.batchId, due.dueAt);
+    return [...taken];
+  }
+
+  /** Indexes a batch taken by {@link takeDue} again by its current state (nothing if it is forgotten). */
+  reindex(batchId: string): void {
+    const entry = this.#entries.get(batchId);
+    const dueAt = entry === undefined ? undefined : this.#clockDueAt(entry.state);
+    if (dueAt !== undefined) this.#due.add(batchId, dueAt);
   }
 
   get size(): number {
@@ -135,7 +169,7 @@ export class BatchStore {
   /** Applies this instance's own write once Kafka acknowledged it. */
   commitLocal(batchId: string, partition: number, next: BatchState | null): void {
     if (next === null) this.#entries.delete(batchId);
-    else this.#entries.set(batchId, { state: next, partition });
+    else this.#put(batchId, { state: next, partition });
   }
 
   close(): Promise<void> {

@@ -9,6 +9,7 @@ import {
 } from '@sluice/runtime';
 import { Aggregator } from './aggregator.ts';
 import { AggregatorMetrics } from './aggregator-metrics.ts';
+import { clockDueAt } from './batch-reducer.ts';
 import { BatchStore } from './batch-store.ts';
 import { loadConfig } from './config.ts';
 
@@ -19,10 +20,15 @@ runMain('aggregator', async () => {
   await listenHealth(ctx);
   await provisionIfAllowed(ctx);
   const producer = await startProducer(ctx);
+  const settings = {
+    closedRetentionMs: env.AGGREGATOR_CLOSED_RETENTION_MS,
+    orphanTimeoutMs: env.AGGREGATOR_ORPHAN_TIMEOUT_MS,
+  };
   const store = new BatchStore({
     client: ctx.kafka,
     topic: ctx.topic('batchState'),
     groupId: ctx.tableGroup('batch-state'),
+    clockDueAt: (state) => clockDueAt(state, settings),
     onInvalid: (detail) => ctx.logger.error({ detail }, 'unreadable record on the batch-state changelog'),
   });
   ctx.readiness.add({ name: 'batchStateFollowed', ready: () => store.isJoined() });
@@ -36,10 +42,7 @@ runMain('aggregator', async () => {
       completions: ctx.topic('completions'),
       deadLetters: ctx.topic('deadLetters'),
     },
-    settings: {
-      closedRetentionMs: env.AGGREGATOR_CLOSED_RETENTION_MS,
-      orphanTimeoutMs: env.AGGREGATOR_ORPHAN_TIMEOUT_MS,
-    },
+    settings,
     tracer: ctx.telemetry.tracer,
     metrics: new AggregatorMetrics(ctx.telemetry.meter),
     onWriteError: (error, attempt) =>

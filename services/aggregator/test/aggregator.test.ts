@@ -4,7 +4,10 @@ import { type ConsumedRecord, createKafkaClient, type Producer, type ProducerRec
 import { uniqueName, waitFor } from '@sluice/testkit';
 import { describe, expect, inject, it } from 'vitest';
 import { Aggregator } from '../src/aggregator.ts';
+import { clockDueAt } from '../src/batch-reducer.ts';
 import { BatchStore } from '../src/batch-store.ts';
+
+const settings = { closedRetentionMs: 60_000, orphanTimeoutMs: 3_600_000 };
 
 const brokers = inject('kafkaBrokers').split(',');
 
@@ -26,6 +29,7 @@ describe('Aggregator', () => {
       client: kafka,
       topic: topics.state,
       groupId: uniqueName('batch-state-reader'),
+      clockDueAt: (state) => clockDueAt(state, settings),
       onInvalid: () => {},
     });
     await store.start();
@@ -54,7 +58,7 @@ describe('Aggregator', () => {
       producer,
       store,
       topics: { status: topics.status, completions: topics.completions, deadLetters: topics.deadLetters },
-      settings: { closedRetentionMs: 60_000, orphanTimeoutMs: 3_600_000 },
+      settings,
       tracer: trace.getTracer('test'),
     });
     const signal = new AbortController().signal;

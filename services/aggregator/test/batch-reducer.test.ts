@@ -1,7 +1,13 @@
 import type { AcceptedMessage, BatchState, FinishedMessage, StartedMessage } from '@sluice/contracts';
 import { codecs } from '@sluice/contracts';
 import { describe, expect, it } from 'vitest';
-import { applyClock, applyProgress, retainedClosed, type Transition } from '../src/batch-reducer.ts';
+import {
+  applyClock,
+  applyProgress,
+  clockDueAt,
+  retainedClosed,
+  type Transition,
+} from '../src/batch-reducer.ts';
 
 const settings = { closedRetentionMs: 60_000, orphanTimeoutMs: 3_600_000 };
 const accepted = (ids: string[], overrides: Partial<AcceptedMessage> = {}): AcceptedMessage => ({
@@ -227,5 +233,22 @@ describe('applyClock', () => {
     const orphan = run([finished('r1')]).state as BatchState;
     expect(orphan.phase).toBe('awaiting-accept');
     expect(applyClock(orphan, 2_000 + 3_600_000, settings).state).toBeNull();
+  });
+
+  it('acts exactly when clockDueAt says, in every phase, and never on an open batch without a deadline', () => {
+    const states = [
+      run([accepted(['r1', 'r2']), finished('r1')]).state,
+      run([accepted(['b1']), finished('b1')]).state,
+      run([finished('r1')]).state,
+    ] as BatchState[];
+    expect(states.map((state) => state.phase)).toEqual(['open', 'closed', 'awaiting-accept']);
+    for (const state of states) {
+      const due = clockDueAt(state, settings) as number;
+      expect(applyClock(state, due - 1, settings).state, state.phase).toBeUndefined();
+      expect(applyClock(state, due, settings).state, state.phase).not.toBeUndefined();
+    }
+    const endless = run([accepted(['r1'], { deadlineAt: undefined })]).state as BatchState;
+    expect(clockDueAt(endless, settings)).toBeUndefined();
+    expect(applyClock(endless, Number.MAX_SAFE_INTEGER, settings).state).toBeUndefined();
   });
 });
