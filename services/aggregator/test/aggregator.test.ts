@@ -1,38 +1,24 @@
 import { trace } from '@opentelemetry/api';
 import { codecs, type ProgressMessage, progressRecord } from '@sluice/contracts';
-import { type ConsumedRecord, createKafkaClient, type Producer, type ProducerRecord } from '@sluice/kafka';
+import type { ConsumedRecord, Producer, ProducerRecord } from '@sluice/kafka';
 import { uniqueName, waitFor } from '@sluice/testkit';
-import { describe, expect, inject, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { Aggregator } from '../src/aggregator.ts';
-import { clockDueAt } from '../src/batch-reducer.ts';
-import { BatchStore } from '../src/batch-store.ts';
+import { aggregatorFixture } from './fixtures.ts';
 
 const settings = { closedRetentionMs: 60_000, orphanTimeoutMs: 3_600_000 };
 
-const brokers = inject('kafkaBrokers').split(',');
-
 describe('Aggregator', () => {
   it('writes a status that failed to reach Kafka again, even when the new batch state did reach it', async () => {
-    const kafka = createKafkaClient('platformatic', { brokers, clientId: uniqueName('aggregator') });
-    const admin = kafka.admin();
-    const topics = {
-      state: uniqueName('batch-state'),
-      status: uniqueName('status'),
-      completions: uniqueName('completions'),
-      deadLetters: uniqueName('dead-letters'),
-    };
-    await admin.createTopics(
-      Object.values(topics).map((name) => ({ name, partitions: 1, replicationFactor: 1, config: {} })),
-    );
-    const real = kafka.producer();
-    const store = new BatchStore({
-      client: kafka,
-      topic: topics.state,
-      groupId: uniqueName('batch-state-reader'),
-      clockDueAt: (state) => clockDueAt(state, settings),
-      onInvalid: () => {},
-    });
-    await store.start();
+    const {
+      kafka,
+      admin,
+      topics,
+      producer: real,
+      store,
+      outputTopics,
+      close,
+    } = await aggregatorFixture(settings);
     // The first produce that carries a status fails half-way, as when the broker leading the status partition
     // dies: every other record of it is written, the status is not, and the call rejects. By then this aggregator
     // has read its own half-written state back from the changelog, as its table reader does.
@@ -57,7 +43,7 @@ describe('Aggregator', () => {
     const aggregator = new Aggregator({
       producer,
       store,
-      topics: { status: topics.status, completions: topics.completions, deadLetters: topics.deadLetters },
+      topics: outputTopics,
       settings,
       tracer: trace.getTracer('test'),
     });
@@ -120,10 +106,7 @@ describe('Aggregator', () => {
       });
       expect(statuses).toContain('r1:succeeded');
     } finally {
-      await store.close();
-      await real.close();
-      await admin.deleteTopics(Object.values(topics));
-      await admin.close();
+      await close();
     }
   });
 });

@@ -1,31 +1,16 @@
 import { trace } from '@opentelemetry/api';
 import { type ProgressMessage, progressRecord } from '@sluice/contracts';
-import { type ConsumedRecord, createKafkaClient, type ProducerRecord } from '@sluice/kafka';
-import { uniqueName } from '@sluice/testkit';
-import { describe, expect, inject, it } from 'vitest';
+import type { ConsumedRecord, ProducerRecord } from '@sluice/kafka';
+import { describe, expect, it } from 'vitest';
 import { Aggregator } from '../src/aggregator.ts';
-import { clockDueAt } from '../src/batch-reducer.ts';
-import { BatchStore } from '../src/batch-store.ts';
+import { aggregatorFixture } from './fixtures.ts';
 
-const brokers = inject('kafkaBrokers').split(',');
 const settings = { closedRetentionMs: 60_000, orphanTimeoutMs: 3_600_000 };
 const t0 = 1_000_000_000_000;
 
 describe('the clock sweep', () => {
   it('acts on each batch when its time comes, not before, and tries a failed write again at the next sweep', async () => {
-    const kafka = createKafkaClient('platformatic', { brokers, clientId: uniqueName('sweep') });
-    const admin = kafka.admin();
-    const topics = {
-      state: uniqueName('batch-state'),
-      status: uniqueName('status'),
-      completions: uniqueName('completions'),
-      deadLetters: uniqueName('dead-letters'),
-    };
-    await admin.createTopics(
-      Object.values(topics).map((name) => ({ name, partitions: 1, replicationFactor: 1, config: {} })),
-    );
-    const real = kafka.producer();
-    await real.connect();
+    const { topics, producer: real, store, outputTopics, close } = await aggregatorFixture(settings);
     // The first tombstone write fails, as when the broker leading the changelog partition goes away.
     let tombstonesRefused = 1;
     const producer = {
@@ -39,19 +24,11 @@ describe('the clock sweep', () => {
         return real.send(records);
       },
     };
-    const store = new BatchStore({
-      client: kafka,
-      topic: topics.state,
-      groupId: uniqueName('batch-state-reader'),
-      clockDueAt: (state) => clockDueAt(state, settings),
-      onInvalid: () => {},
-    });
-    await store.start();
     let now = t0;
     const aggregator = new Aggregator({
       producer,
       store,
-      topics: { status: topics.status, completions: topics.completions, deadLetters: topics.deadLetters },
+      topics: outputTopics,
       settings,
       tracer: trace.getTracer('test'),
       now: () => now,
@@ -126,10 +103,7 @@ describe('the clock sweep', () => {
       expect(await aggregator.sweep()).toBe(1);
       expect(store.get('late')).toBeUndefined();
     } finally {
-      await store.close();
-      await real.close();
-      await admin.deleteTopics(Object.values(topics));
-      await admin.close();
+      await close();
     }
   });
 });
