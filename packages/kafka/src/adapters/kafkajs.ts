@@ -34,6 +34,7 @@ import type {
   TopicSpec,
 } from '../types.ts';
 import { producerDefaults } from './defaults.ts';
+import { awaitTopicLeaders } from './topic-leaders.ts';
 
 /** The kafkajs adapter. kafkajs is unmaintained since 2023 but speaks to Kafka 4.x (see docs/adr/0001). */
 export function createKafkajsClient(connection: KafkaConnection): KafkaClient {
@@ -281,7 +282,7 @@ class KafkajsAdminAdapter implements Admin {
     await this.#connect();
     await wrapAdmin('create topics', () =>
       this.#admin.createTopics({
-        waitForLeaders: true,
+        waitForLeaders: false,
         topics: topics.map((spec) => ({
           topic: spec.name,
           numPartitions: spec.partitions,
@@ -290,6 +291,17 @@ class KafkajsAdminAdapter implements Admin {
         })),
       }),
     );
+    const names = topics.map((spec) => spec.name);
+    await awaitTopicLeaders(async () => {
+      const metadata = await wrapAdmin('describe topics', () =>
+        this.#admin.fetchTopicMetadata({ topics: names }),
+      );
+      return names.every((name) =>
+        metadata.topics
+          .find((topic) => topic.name === name)
+          ?.partitions.every((partition) => partition.leader >= 0),
+      );
+    });
   }
 
   async describeTopics(names: string[]): Promise<TopicDescription[]> {

@@ -32,6 +32,7 @@ import type {
 } from '../types.ts';
 import { producerDefaults } from './defaults.ts';
 import { perTopicCooperativeAssigner } from './per-topic-assigner.ts';
+import { awaitTopicLeaders } from './topic-leaders.ts';
 
 /** The @platformatic/kafka adapter. */
 export function createPlatformaticClient(connection: KafkaConnection): KafkaClient {
@@ -464,21 +465,15 @@ class PlatformaticAdminAdapter implements Admin {
         }),
       );
     }
-    // As kafkajs's waitForLeaders: the call returns once every broker's metadata knows the new topics with a
-    // leader per partition, so that the caller's next describe, produce or subscribe finds them.
     const names = topics.map((spec) => spec.name);
-    const deadline = Date.now() + 30_000;
-    for (;;) {
+    await awaitTopicLeaders(async () => {
       const metadata = await wrapAdmin('describe topics', () =>
         this.#admin.metadata({ topics: names, forceUpdate: true }),
-      ).catch(() => undefined);
-      const ready = names.every((name) => {
-        const topic = metadata?.topics.get(name);
-        return topic?.partitions.every((partition) => partition.leader >= 0);
-      });
-      if (ready || Date.now() > deadline) return;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+      );
+      return names.every((name) =>
+        metadata.topics.get(name)?.partitions.every((partition) => partition.leader >= 0),
+      );
+    });
   }
 
   async describeTopics(names: string[]): Promise<TopicDescription[]> {
