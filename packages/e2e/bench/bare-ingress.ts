@@ -1,25 +1,35 @@
 /**
- * The baseline of the ingress benchmark: a bare node:http server that takes POST /v1/requests and produces the
- * same three records as the ingress (request, queued status, batch announcement) with the same Kafka client,
- * then answers 202. No Express, no authentication, validation or idempotency: what the ingress adds on top is
+ * The baseline of the ingress benchmark, and the first stage of the bare pipeline (`bare-pipeline.ts`): a bare
+ * node:http server that takes POST /v1/requests and produces the same three records as the ingress (request,
+ * queued status, batch announcement) with the same Kafka client, then answers 202. No Express, no authentication, validation or idempotency: what the ingress adds on top is
  * the difference the benchmark reports.
  */
-import { createServer } from 'node:http';
-import { codecs, newId, recordHeaders, topicName } from '@sluice/contracts';
-import { createKafkaClient, type KafkaAdapterName } from '@sluice/kafka';
+import { createServer, type ServerResponse } from 'node:http';
+import { codecs, isTerminal, newId } from '@sluice/contracts';
+import { consumeEach, kafka, requestHeaders, topics } from './bare-stage.ts';
 
-const prefix = process.env.KAFKA_TOPIC_PREFIX ?? '';
-const kafka = createKafkaClient((process.env.KAFKA_CLIENT ?? 'platformatic') as KafkaAdapterName, {
-  brokers: (process.env.KAFKA_BROKERS ?? '').split(','),
-  clientId: 'bare-ingress',
-});
 const producer = kafka.producer();
 await producer.connect();
-const topics = {
-  requests: topicName('requests', prefix),
-  status: topicName('status', prefix),
-  results: topicName('results', prefix),
-};
+
+/**
+ * With BARE_STATUS_FEED=1 (the bare pipeline) it reads the status topic as the ingress's status feed does, and a
+ * request with `Prefer: wait` is answered 200 with its result once its terminal status is read.
+ */
+const held = new Map<string, ServerResponse>();
+const statusFeed =
+  process.env.BARE_STATUS_FEED === '1'
+    ? await consumeEach(`bare-ingress-${process.pid}`, topics.status, async (records) => {
+        for (const record of records) {
+          const decoded = codecs.status.decode(record);
+          if (!decoded.ok || !isTerminal(decoded.value.status)) continue;
+          const res = held.get(decoded.value.id);
+          if (res === undefined) continue;
+          held.delete(decoded.value.id);
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(decoded.value));
+        }
+      })
+    : undefined;
 
 const server = createServer((req, res) => {
   const chunks: Buffer[] = [];
@@ -32,11 +42,10 @@ const server = createServer((req, res) => {
     };
     const id = newId();
     const now = Date.now();
-    const headers = {
-      [recordHeaders.requestId]: id,
-      [recordHeaders.batchId]: id,
-      [recordHeaders.tenant]: 'acme',
-    };
+    const headers = requestHeaders(id, 'acme');
+    // Held before the send, so that a status read on another tick cannot come before its listener.
+    const wait = statusFeed !== undefined && req.headers.prefer?.includes('wait') === true;
+    if (wait) held.set(id, res);
     const request = codecs.request.encode({
       id,
       batchId: id,
@@ -91,10 +100,12 @@ const server = createServer((req, res) => {
       ])
       .then(
         () => {
+          if (wait) return;
           res.writeHead(202, { 'content-type': 'application/json', location: `/v1/requests/${id}` });
           res.end(JSON.stringify({ id, status: 'queued', statusUrl: `/v1/requests/${id}` }));
         },
         () => {
+          held.delete(id);
           res.writeHead(503);
           res.end();
         },
@@ -106,5 +117,5 @@ server.listen(Number(process.env.HTTP_PORT ?? 0), '127.0.0.1', () => {
 });
 process.once('SIGTERM', () => {
   server.close();
-  void producer.close().then(() => process.exit(0));
+  void Promise.all([producer.close(), statusFeed?.close()]).then(() => process.exit(0));
 });

@@ -39,6 +39,22 @@ export function loadTargets(ingress: string): Record<LoadMode, { target: Target;
   };
 }
 
+/** The bare pipeline's counterparts of accept and wait (`bare-pipeline.ts`): the same body, no key needed. */
+export function bareTargets(
+  url: string,
+): Record<'bare-accept' | 'bare-wait', { target: Target; okStatus: number }> {
+  const submit = {
+    method: 'POST',
+    url: `${url}/v1/requests`,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ route: 'bench', method: 'GET', path: '/item' }),
+  };
+  return {
+    'bare-accept': { target: submit, okStatus: 202 },
+    'bare-wait': { target: { ...submit, headers: { ...submit.headers, prefer: 'wait=10' } }, okStatus: 200 },
+  };
+}
+
 /**
  * What the load benchmarks run against: nginx answering at once as the upstream of the bench routes, a broker of
  * the test kit's own (JVM, so that its CPU can be costed) and the four services on it with 6 partitions.

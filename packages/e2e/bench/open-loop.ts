@@ -5,13 +5,15 @@
  * fixed arrival rates (vegeta: each request is sent on schedule, answered or not, so queueing delay shows instead
  * of being hidden by clients that wait), for four modes: accept (POST /v1/requests, 202), wait (the same with
  * Prefer: wait, 200 with the result), transparent (POST /r/<queued route>/…, 202) and direct (GET on a
- * mode: direct route, 200). Each mode is swept from light load until past its saturation. Then a sustained run
- * of accept load is costed: CPU ms per completed request of each service and of the broker, and Kafka records
- * and bytes per request by topic.
+ * mode: direct route, 200). Each mode is swept from light load until past its saturation. Beside them, on the same
+ * broker and upstream, the bare pipeline (`bare-pipeline.ts`) is swept with accept and wait: the limit of each
+ * figure, measured in the same run. Then a sustained run of accept load is costed, for Sluice and for the bare
+ * pipeline: CPU ms per completed request of each process and of the broker, and Kafka records and bytes per
+ * request by topic.
  *
  *   pnpm --filter @sluice/e2e bench:open-loop
  *   BENCH_STEP_SECONDS=8 BENCH_SUSTAINED_RATE=400 BENCH_SUSTAINED_SECONDS=20 BENCH_CHART=path.svg
- *   BENCH_MODES=accept,wait (the modes swept; the sustained run is accept's either way)
+ *   BENCH_MODES=accept,wait,bare-wait (the modes swept; the sustained runs are accept's either way)
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
@@ -19,8 +21,9 @@ import { dirname, join } from 'node:path';
 import { cacheDir, serviceNames } from '@sluice/testkit';
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
+import { startBarePipeline } from './bare-pipeline.ts';
 import { cpuMs, rssMb, topicUsage } from './costs.ts';
-import { loadTargets, startLoadStack } from './loads.ts';
+import { bareTargets, loadTargets, startLoadStack } from './loads.ts';
 import { describeStep, type OpenLoopStep, openLoop } from './vegeta.ts';
 
 const stepSeconds = Number(process.env.BENCH_STEP_SECONDS ?? 8);
@@ -28,16 +31,19 @@ const sustainedRate = Number(process.env.BENCH_SUSTAINED_RATE ?? 400);
 const sustainedSeconds = Number(process.env.BENCH_SUSTAINED_SECONDS ?? 20);
 const maxRate = Number(process.env.BENCH_MAX_RATE ?? 12_800);
 /** The modes swept (all four unless told, e.g. BENCH_MODES=accept,wait); the sustained run is accept's. */
-const sweptModes = (process.env.BENCH_MODES ?? 'accept,wait,transparent,direct').split(',');
+const sweptModes = (process.env.BENCH_MODES ?? 'accept,wait,transparent,direct,bare-accept,bare-wait').split(
+  ',',
+);
 const chartPath = process.env.BENCH_CHART ?? join(cacheDir(), 'bench', 'open-loop.svg');
 
-const { kafka, stack, stop } = await startLoadStack();
-const allModes = loadTargets(stack.ingress);
+const { kafka, nginx, stack, stop } = await startLoadStack();
+const bare = await startBarePipeline({ brokers: kafka.brokers, upstream: nginx.url, partitions: 6 });
+const allModes = { ...loadTargets(stack.ingress), ...bareTargets(bare.url) };
 const modes = Object.fromEntries(Object.entries(allModes).filter(([mode]) => sweptModes.includes(mode)));
 
 /** Waits until what earlier steps queued is done: a request with Prefer: wait answers once it is through. */
-async function drain(): Promise<void> {
-  const { target } = allModes.accept;
+async function drain(mode = 'accept'): Promise<void> {
+  const { target } = mode.startsWith('bare-') ? allModes['bare-accept'] : allModes.accept;
   const response = await fetch(target.url, {
     method: 'POST',
     headers: { ...target.headers, prefer: 'wait=120' },
@@ -60,6 +66,7 @@ const rssBefore = Object.fromEntries(
 for (const { target, okStatus } of Object.values(modes))
   await openLoop(target, { rate: 50, seconds: 3, okStatus });
 await drain();
+await drain('bare-accept');
 
 const sweeps: Record<string, OpenLoopStep[]> = {};
 for (const [mode, { target, okStatus }] of Object.entries(modes)) {
@@ -69,7 +76,7 @@ for (const [mode, { target, okStatus }] of Object.entries(modes)) {
     const step = await openLoop(target, { rate, seconds: stepSeconds, okStatus });
     sweeps[mode].push(step);
     console.log(`  ${describeStep(step)}`);
-    if (mode !== 'direct') await drain();
+    if (mode !== 'direct') await drain(mode);
     if (pastSaturation(step)) break;
   }
 }
@@ -78,7 +85,8 @@ console.log(
   '\n| mode | offered/s | achieved/s | success | refused | timed out | p50 ms | p90 ms | p99 ms | p99.9 ms |',
 );
 console.log('| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
-const ms = (value: number) => (Number.isNaN(value) ? '–' : value.toFixed(1));
+const ms = (value: number | undefined) =>
+  value === undefined || Number.isNaN(value) ? '–' : value.toFixed(1);
 for (const [mode, steps] of Object.entries(sweeps)) {
   for (const step of steps) {
     console.log(
@@ -87,48 +95,89 @@ for (const [mode, steps] of Object.entries(sweeps)) {
   }
 }
 
-// The cost of a sustained run of accept load, measured from its start until every accepted request is done.
-const admin = stack.kafka.admin();
+// Each Sluice figure beside the bare pipeline's, from the same sweeps.
+/** The highest offered rate a mode kept up with (the last step before past saturation). */
+const sustainable = (steps: OpenLoopStep[] = []) =>
+  steps.filter((step) => !pastSaturation(step)).at(-1)?.offered ?? Number.NaN;
+const at = (steps: OpenLoopStep[] = [], rate: number) => steps.find((step) => step.offered === rate);
+const ratio = (a: number | undefined, b: number | undefined) =>
+  a === undefined || b === undefined ? '–' : (a / b).toFixed(2);
+console.log('\n| figure | Sluice | bare pipeline | ratio |\n| --- | ---: | ---: | ---: |');
+for (const mode of ['accept', 'wait'] as const) {
+  const [ours, theirs] = [sweeps[mode], sweeps[`bare-${mode}`]];
+  if (ours === undefined || theirs === undefined) continue;
+  const rates = { ours: sustainable(ours), bare: sustainable(theirs) };
+  console.log(
+    `| ${mode}: sustainable rate, /s | ${rates.ours} | ${rates.bare} | ${ratio(rates.ours, rates.bare)} |`,
+  );
+  for (const quantile of ['p50', 'p99'] as const) {
+    const [a, b] = [at(ours, 200)?.[quantile], at(theirs, 200)?.[quantile]];
+    console.log(`| ${mode}: ${quantile} at 200/s, ms | ${ms(a)} | ${ms(b)} | ${ratio(a, b)} |`);
+  }
+  const [a, b] = [at(ours, rates.ours / 2)?.p99, at(theirs, rates.bare / 2)?.p99];
+  console.log(`| ${mode}: p99 at half its sustainable rate, ms | ${ms(a)} | ${ms(b)} | ${ratio(a, b)} |`);
+}
+
+/**
+ * The cost of a sustained run of accept load against `target`, measured from its start until every accepted
+ * request is done: CPU ms per completed request of each process in `pids`, and Kafka records and bytes per
+ * request by topic of `prefix`.
+ */
+async function costOf(
+  name: string,
+  mode: 'accept' | 'bare-accept',
+  prefix: string,
+  pids: Record<string, number>,
+) {
+  const admin = stack.kafka.admin();
+  const dataDirs = brokers.map((broker) => join(broker.dataDir, 'logs'));
+  const reading = async () => ({
+    cpu: Object.fromEntries(
+      await Promise.all(Object.entries(pids).map(async ([n, pid]) => [n, await cpuMs(pid)] as const)),
+    ),
+    usage: await topicUsage(admin, prefix, dataDirs),
+  });
+  const before = await reading();
+  const sustained = await openLoop(allModes[mode].target, {
+    rate: sustainedRate,
+    seconds: sustainedSeconds,
+    okStatus: 202,
+  });
+  await drain(mode);
+  const completed = sustained.achieved * sustainedSeconds + 1;
+  const after = await reading();
+  await admin.close();
+  console.log(
+    `\n${name}, sustained accept load: ${describeStep(sustained)}; ${completed.toFixed(0)} requests completed`,
+  );
+  console.log('| process | CPU ms per completed request |\n| --- | ---: |');
+  let servicesTotal = 0;
+  for (const process of Object.keys(pids)) {
+    const perRequest = ((after.cpu[process] as number) - (before.cpu[process] as number)) / completed;
+    if (process !== 'broker') servicesTotal += perRequest;
+    console.log(`| ${process} | ${perRequest.toFixed(3)} |`);
+  }
+  console.log(`| ${name}'s processes together (broker apart) | ${servicesTotal.toFixed(3)} |`);
+  console.log('\n| topic | records per request | bytes per request |\n| --- | ---: | ---: |');
+  for (const usage of after.usage) {
+    const earlier = before.usage.find((entry) => entry.topic === usage.topic);
+    const records = (usage.records - (earlier?.records ?? 0)) / completed;
+    const bytes = (usage.bytes - (earlier?.bytes ?? 0)) / completed;
+    if (records > 0) console.log(`| ${usage.topic} | ${records.toFixed(2)} | ${bytes.toFixed(0)} |`);
+  }
+  return servicesTotal;
+}
 const brokers = kafka.processes?.() ?? [];
-const pids = {
+const brokerPid = { broker: brokers[0]?.pid as number };
+const ourCost = await costOf('Sluice', 'accept', stack.prefix, {
   ...Object.fromEntries(serviceNames.map((name) => [name, stack.services[name].pid as number])),
-  broker: brokers[0]?.pid as number,
-};
-const cpuBefore = Object.fromEntries(
-  await Promise.all(Object.entries(pids).map(async ([n, pid]) => [n, await cpuMs(pid)])),
-);
-const dataDirs = brokers.map((broker) => join(broker.dataDir, 'logs'));
-const usageBefore = await topicUsage(admin, stack.prefix, dataDirs);
-const sustained = await openLoop(allModes.accept.target, {
-  rate: sustainedRate,
-  seconds: sustainedSeconds,
-  okStatus: 202,
+  ...brokerPid,
 });
-await drain();
-const completed = sustained.achieved * sustainedSeconds + 1;
-const cpuAfter = Object.fromEntries(
-  await Promise.all(Object.entries(pids).map(async ([n, pid]) => [n, await cpuMs(pid)])),
-);
-const usageAfter = await topicUsage(admin, stack.prefix, dataDirs);
-await admin.close();
-console.log(
-  `\nsustained accept load: ${describeStep(sustained)}; ${completed.toFixed(0)} requests completed`,
-);
-console.log('| process | CPU ms per completed request |\n| --- | ---: |');
-let servicesTotal = 0;
-for (const name of Object.keys(pids)) {
-  const perRequest = ((cpuAfter[name] as number) - (cpuBefore[name] as number)) / completed;
-  if (name !== 'broker') servicesTotal += perRequest;
-  console.log(`| ${name} | ${perRequest.toFixed(3)} |`);
-}
-console.log(`| the four services together | ${servicesTotal.toFixed(3)} |`);
-console.log('\n| topic | records per request | bytes per request |\n| --- | ---: | ---: |');
-for (const after of usageAfter) {
-  const before = usageBefore.find((usage) => usage.topic === after.topic);
-  const records = (after.records - (before?.records ?? 0)) / completed;
-  const bytes = (after.bytes - (before?.bytes ?? 0)) / completed;
-  if (records > 0) console.log(`| ${after.topic} | ${records.toFixed(2)} | ${bytes.toFixed(0)} |`);
-}
+const bareCost = await costOf('the bare pipeline', 'bare-accept', bare.prefix, {
+  ...bare.pids,
+  ...brokerPid,
+});
+console.log(`\nCPU per completed request, Sluice ÷ bare pipeline: ${ratio(ourCost, bareCost)}`);
 const rssAfter = Object.fromEntries(
   await Promise.all(
     serviceNames.map(async (name) => [name, await rssMb(stack.services[name].pid as number)]),
@@ -166,5 +215,6 @@ await mkdir(dirname(chartPath), { recursive: true });
 await writeFile(chartPath, svg);
 console.log(`\nchart: ${chartPath}`);
 
+await bare.stop();
 await stop();
 process.exit(0);

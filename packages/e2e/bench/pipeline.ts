@@ -10,7 +10,6 @@
  *   pnpm bench                       (starts a broker unless KAFKA_BROKERS is set)
  *   BENCH_SECONDS=10 BENCH_CONNECTIONS=64 BENCH_E2E_REQUESTS=10000 pnpm bench
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { availableParallelism, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -28,6 +27,7 @@ import {
 } from '@sluice/testkit';
 import { Pool } from 'undici';
 import { gatewayYaml, tenantKeys } from '../src/harness.ts';
+import { spawnStage } from './bare-pipeline.ts';
 import { closedLoop, median } from './closed-loop.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
@@ -66,21 +66,6 @@ async function load(url: string, durationMs: number, headers: Record<string, str
   });
   const { ok, ...rest } = figures;
   return { ...rest, accepted: ok };
-}
-
-function startBare(env: Record<string, string>, port: number): Promise<ChildProcess> {
-  const child = spawn(
-    process.execPath,
-    ['--conditions=sluice-source', join(import.meta.dirname, 'bare-ingress.ts')],
-    {
-      env: { ...process.env, ...env, HTTP_PORT: String(port) },
-      stdio: ['ignore', 'pipe', 'inherit'],
-    },
-  );
-  return new Promise((resolve, reject) => {
-    child.stdout?.once('data', () => resolve(child));
-    child.once('exit', (code) => reject(new Error(`bare ingress exited ${code}`)));
-  });
 }
 
 const kafka = await startKafka();
@@ -170,7 +155,7 @@ await pool.close();
 await Promise.all(others.map((service) => service.stop('SIGTERM')));
 
 const barePort = await freePort();
-const bare = await startBare(env, barePort);
+const bare = await spawnStage('bare-ingress.ts', { ...env, HTTP_PORT: String(barePort) });
 const results: Record<'ingress' | 'bare', LoadResult[]> = { ingress: [], bare: [] };
 // Warm both (JIT, connections, producer batches) before measuring.
 await load(ingress.url, 2_000, auth);
