@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import {
   Coalescer,
   Dispatcher,
@@ -121,18 +121,19 @@ const send = (dispatcher: Dispatcher, overrides: Partial<DispatchRequest> = {}, 
 
 describe('outlier ejection against real servers', () => {
   it('ejects a failing target after 5 consecutive failures, sends everything to the healthy one, and takes it back', async () => {
+    // The ejection lasts 300 ms of the dispatcher's clock, which moves only when the test moves it: 30 calls on a
+    // slow machine can take longer than 300 ms of wall time, and must still all fall inside the ejection.
+    let clockMs = Date.now();
     const healthy = await upstream(ok);
     const failing = await upstream(status(500));
-    const dispatcher = dispatcherFor(route([healthy.url, failing.url]));
-    const ejected: string[] = [];
+    const dispatcher = dispatcherFor(route([healthy.url, failing.url]), { now: () => clockMs });
     const targets: string[] = [];
     for (let i = 0; i < 30; i += 1) targets.push((await send(dispatcher)).target.url);
     const firstTen = targets.slice(0, 10);
     expect(firstTen.filter((t) => t === failing.url)).toHaveLength(5);
     expect(targets.slice(10).every((t) => t === healthy.url)).toBe(true);
-    void ejected;
     failing.set(ok);
-    await new Promise((resolve) => setTimeout(resolve, 350));
+    clockMs += 350;
     const later: string[] = [];
     for (let i = 0; i < 10; i += 1) later.push((await send(dispatcher)).target.url);
     expect(later.filter((t) => t === failing.url).length).toBeGreaterThanOrEqual(4);
@@ -152,20 +153,25 @@ describe('circuit breaker', () => {
       (tps) => pauses.push(...tps.map((tp) => `pause ${tp.partition}`)),
       (tps) => pauses.push(...tps.map((tp) => `resume ${tp.partition}`)),
     );
+    // The breaker stays open for 300 ms of the dispatcher's clock, which the test moves: how long the calls
+    // take on this machine must not decide whether it is still open when the probe comes.
+    let clockMs = Date.now();
     const dispatcher = dispatcherFor(config, {
       pauser,
       onCircuitTransition: (_route, _target, from, to) => transitions.push(`${from}->${to}`),
+      now: () => clockMs,
     });
     for (let i = 0; i < 3; i += 1)
       expect((await send(dispatcher)).outcome).toMatchObject({ kind: 'response', status: 503 });
     expect(transitions).toEqual(['closed->open']);
-    expect(dispatcher.upstream('r').isDown(Date.now())).toBe(true);
+    expect(dispatcher.upstream('r').isDown(clockMs)).toBe(true);
     target.set(ok);
-    const started = Date.now();
     // Held while open (the partition it came from is paused), then sent as the half-open probe.
-    const probe = await send(dispatcher, { source: { topic: 'requests', partition: 4 } });
-    expect(Date.now() - started).toBeGreaterThanOrEqual(200);
-    expect(probe.outcome).toMatchObject({ kind: 'response', status: 200 });
+    const probe = send(dispatcher, { source: { topic: 'requests', partition: 4 } });
+    await vi.waitFor(() => expect(pauses).toEqual(['pause 4']));
+    expect(transitions).toEqual(['closed->open']);
+    clockMs += 300;
+    expect((await probe).outcome).toMatchObject({ kind: 'response', status: 200 });
     expect(transitions).toEqual(['closed->open', 'open->half-open', 'half-open->closed']);
     expect(pauses).toEqual(['pause 4', 'resume 4']);
   });
@@ -252,20 +258,20 @@ describe('rate limits', () => {
   });
 
   it('lowers the upstream rate after a 429 and climbs back while answers are healthy', async () => {
+    let clockMs = Date.now();
     const target = await upstream(status(429, { 'retry-after': '0' }));
     const dispatcher = dispatcherFor(
       route([target.url], { rateLimit: { requestsPerSecond: 100, burst: 10 } }),
+      { now: () => clockMs },
     );
-    expect(dispatcher.upstream('r').currentRate(Date.now())).toBe(100);
+    expect(dispatcher.upstream('r').currentRate(clockMs)).toBe(100);
     await send(dispatcher);
-    const lowered = dispatcher.upstream('r').currentRate(Date.now()) as number;
+    const lowered = dispatcher.upstream('r').currentRate(clockMs) as number;
     expect(lowered).toBeLessThanOrEqual(50);
     target.set(ok);
-    const started = Date.now();
     for (let i = 0; i < 5; i += 1) await send(dispatcher);
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
-    expect(dispatcher.upstream('r').currentRate(Date.now()) as number).toBeGreaterThan(lowered);
-    void started;
+    clockMs += 1_500;
+    expect(dispatcher.upstream('r').currentRate(clockMs) as number).toBeGreaterThan(lowered);
   });
 });
 
