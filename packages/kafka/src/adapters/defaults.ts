@@ -3,3 +3,21 @@ export const producerDefaults = {
   lingerMs: 2,
   maxBatchRecords: 1_000,
 } as const;
+
+/**
+ * How long one send keeps trying before it fails, as the Java client's `delivery.timeout.ms`: about 60 s, with
+ * delays from 250 ms doubling to 2 s. A send is one call for records of several partitions (a submission's
+ * request, status and announcement, coalesced with other callers'); when a broker dies, the partitions it led
+ * fail until the controller has moved their leadership, while the others are written. Giving up within that
+ * window leaves the send written in part and reported failed: a submission answered "nothing was accepted"
+ * whose request record is in Kafka and runs (CI saw this with the 2 s the client had before). Retrying through
+ * the failover makes the outcome whole; the idempotent producer keeps the retries free of duplicates.
+ */
+export const producerDelivery = {
+  retries: 32,
+  initialDelayMs: 250,
+  maxDelayMs: 2_000,
+  delayMs(attempt: number): number {
+    return Math.min(this.initialDelayMs * 2 ** Math.max(0, attempt - 1), this.maxDelayMs);
+  },
+} as const;

@@ -4,6 +4,7 @@ import type {
   Consumer as KafkajsConsumer,
   Kafka as KafkajsKafka,
   Producer as KafkajsProducer,
+  RetryOptions,
   SASLOptions,
 } from 'kafkajs';
 // kafkajs is CommonJS with exports Node cannot detect statically, so it is imported whole.
@@ -33,25 +34,34 @@ import type {
   TopicPartitionOffset,
   TopicSpec,
 } from '../types.ts';
-import { producerDefaults } from './defaults.ts';
+import { producerDefaults, producerDelivery } from './defaults.ts';
 import { awaitTopicLeaders } from './topic-leaders.ts';
 
 /** The kafkajs adapter. kafkajs is unmaintained since 2023 but speaks to Kafka 4.x (see docs/adr/0001). */
 export function createKafkajsClient(connection: KafkaConnection): KafkaClient {
-  const kafka = new Kafka({
-    clientId: connection.clientId,
-    brokers: connection.brokers,
-    requestTimeout: connection.requestTimeoutMs ?? 30_000,
-    connectionTimeout: Math.min(connection.requestTimeoutMs ?? 10_000, 10_000),
-    ssl: connection.tls ?? false,
-    ...(connection.sasl ? { sasl: connection.sasl as SASLOptions } : {}),
-    // Errors reach callers as KafkaError; the library's own log lines would duplicate them without context.
-    logLevel: logLevel.NOTHING,
-    retry: { retries: 8, initialRetryTime: 100, maxRetryTime: 5_000 },
+  const settings = (retry: RetryOptions) =>
+    new Kafka({
+      clientId: connection.clientId,
+      brokers: connection.brokers,
+      requestTimeout: connection.requestTimeoutMs ?? 30_000,
+      connectionTimeout: Math.min(connection.requestTimeoutMs ?? 10_000, 10_000),
+      ssl: connection.tls ?? false,
+      ...(connection.sasl ? { sasl: connection.sasl as SASLOptions } : {}),
+      // Errors reach callers as KafkaError; the library's own log lines would duplicate them without context.
+      logLevel: logLevel.NOTHING,
+      retry,
+    });
+  const kafka = settings({ retries: 8, initialRetryTime: 100, maxRetryTime: 5_000 });
+  // kafkajs gives a producer's connections the client's retries, not the producer's own: producers get a client
+  // whose retries last as long as a send's (producerDelivery), so that a send rides through a broker's failover.
+  const producing = settings({
+    retries: producerDelivery.retries,
+    initialRetryTime: producerDelivery.initialDelayMs,
+    maxRetryTime: producerDelivery.maxDelayMs,
   });
   return {
     adapter: 'kafkajs',
-    producer: (options) => new KafkajsProducerAdapter(kafka, options),
+    producer: (options) => new KafkajsProducerAdapter(producing, options),
     consumer: (options) => new KafkajsConsumerAdapter(kafka, options),
     admin: () => new KafkajsAdminAdapter(kafka.admin()),
   };

@@ -30,7 +30,7 @@ import type {
   TopicPartitionOffset,
   TopicSpec,
 } from '../types.ts';
-import { producerDefaults } from './defaults.ts';
+import { producerDefaults, producerDelivery } from './defaults.ts';
 import { perTopicCooperativeAssigner } from './per-topic-assigner.ts';
 import { awaitTopicLeaders } from './topic-leaders.ts';
 
@@ -72,6 +72,8 @@ class PlatformaticProducerAdapter implements Producer {
   constructor(base: BaseOptions, options: ProducerOptions = {}) {
     this.#producer = new PlatformaticProducer({
       ...base,
+      retries: producerDelivery.retries,
+      retryDelay: (_client, _operation, attempt) => producerDelivery.delayMs(attempt),
       idempotent: true,
       acks: ProduceAcks.ALL,
       // The Java client's partitioner, so that a key lands on the same partition whichever adapter produced it.
