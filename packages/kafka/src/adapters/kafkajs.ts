@@ -39,7 +39,7 @@ import { awaitTopicLeaders } from './topic-leaders.ts';
 
 /** The kafkajs adapter. kafkajs is unmaintained since 2023 but speaks to Kafka 4.x (see docs/adr/0001). */
 export function createKafkajsClient(connection: KafkaConnection): KafkaClient {
-  const settings = (retry: RetryOptions) =>
+  const kafkaWith = (retry: RetryOptions) =>
     new Kafka({
       clientId: connection.clientId,
       brokers: connection.brokers,
@@ -51,10 +51,10 @@ export function createKafkajsClient(connection: KafkaConnection): KafkaClient {
       logLevel: logLevel.NOTHING,
       retry,
     });
-  const kafka = settings({ retries: 8, initialRetryTime: 100, maxRetryTime: 5_000 });
+  const kafka = kafkaWith({ retries: 8, initialRetryTime: 100, maxRetryTime: 5_000 });
   // kafkajs gives a producer's connections the client's retries, not the producer's own: producers get a client
   // whose retries last as long as a send's (producerDelivery), so that a send rides through a broker's failover.
-  const producing = settings({
+  const producing = kafkaWith({
     retries: producerDelivery.retries,
     initialRetryTime: producerDelivery.initialDelayMs,
     maxRetryTime: producerDelivery.maxDelayMs,

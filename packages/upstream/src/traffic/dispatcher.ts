@@ -42,6 +42,11 @@ export interface DispatcherOptions {
   onWait?(route: string, reason: WaitReason | 'tenant-quota'): void;
   onCircuitTransition?(route: string, targetId: string, from: string, to: string): void;
   onEjection?(route: string, targetId: string): void;
+  /**
+   * A try was admitted toward `target` at `at` (the clock reading the decision was made with). The try's call is
+   * built later, once its caller runs again; this is when the shaping decided.
+   */
+  onAdmit?(route: string, target: Target, at: number): void;
 }
 
 interface Waiter {
@@ -262,6 +267,7 @@ class RouteQueue {
         break;
       }
       this.#take(pick.waiter);
+      this.#options.onAdmit?.(this.#route, admission.target, now);
       pick.waiter.resolve(admission.target);
     }
     if (this.#count === 0 || (this.#count < this.#options.backlogLimit / 2 && !this.state.isDown(now)))
