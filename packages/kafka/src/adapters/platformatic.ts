@@ -469,9 +469,13 @@ class PlatformaticAdminAdapter implements Admin {
     }
     const names = topics.map((spec) => spec.name);
     await awaitTopicLeaders(async () => {
-      const metadata = await wrapAdmin('describe topics', () =>
-        this.#admin.metadata({ topics: names, forceUpdate: true }),
-      );
+      // platformatic reports a topic the answering broker does not know yet as a user error that cannot be
+      // retried; for a topic this call has just created that answer is transient by construction.
+      const metadata = await this.#admin
+        .metadata({ topics: names, forceUpdate: true })
+        .catch((cause: unknown) => {
+          throw new KafkaError(kafkaErrorCodes.admin, 'describe topics failed', { cause, retryable: true });
+        });
       return names.every((name) =>
         metadata.topics.get(name)?.partitions.every((partition) => partition.leader >= 0),
       );
