@@ -4,7 +4,9 @@
  *
  * N closed batches are written to a changelog topic on the test kit's broker and read into a BatchStore, as an
  * aggregator holds them after a restart; then sweeps run at a time when none is due. Each sweep's duration and the
- * longest the event loop was held meanwhile (a result arriving then waits that long) are printed.
+ * longest the event loop was held meanwhile (a result arriving then waits that long) are printed. Before that, the
+ * heap the held batches take: V8's heap in use after a full collection, before the store reads the changelog and
+ * after, divided by the batches held (run with --expose-gc, as the script does; without it the figure is left out).
  *
  *   pnpm --filter @sluice/aggregator bench
  *   BENCH_SWEEP_BATCHES=100000
@@ -72,7 +74,17 @@ const store = new BatchStore({
   clockDueAt: (state) => clockDueAt(state, settings),
   onInvalid: (detail) => console.error(detail),
 });
+/** V8's heap in use after a full collection, in bytes (undefined without --expose-gc). */
+const heapUsed = () => {
+  const collect = (globalThis as { gc?: () => void }).gc;
+  if (collect === undefined) return undefined;
+  collect();
+  collect();
+  return process.memoryUsage().heapUsed;
+};
+const heapBefore = heapUsed();
 await store.start();
+const heapAfter = heapUsed();
 const nobody = { connect: async () => {}, close: async () => {}, send: async () => {} };
 const aggregator = new Aggregator({
   producer: nobody,
@@ -84,6 +96,11 @@ const aggregator = new Aggregator({
 });
 aggregator.assigned([0]);
 console.log(`${store.size} closed batches held, none due`);
+if (heapBefore !== undefined && heapAfter !== undefined) {
+  console.log(
+    `heap held: ${((heapAfter - heapBefore) / 1024 / 1024).toFixed(1)} MB, ${((heapAfter - heapBefore) / store.size).toFixed(0)} bytes per closed batch`,
+  );
+}
 for (let round = 1; round <= 5; round += 1) {
   const delay = monitorEventLoopDelay({ resolution: 1 });
   delay.enable();

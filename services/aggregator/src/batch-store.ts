@@ -1,7 +1,7 @@
 import { type BatchState, codecs, recordHeaders } from '@sluice/contracts';
 import { type KafkaClient, type ProducerRecord, TableReader } from '@sluice/kafka';
 import { retainedClosed } from './batch-reducer.ts';
-import { DueIndex } from './due-index.ts';
+import { DueIndex, dueIndexNeedsRebuild } from './due-index.ts';
 
 interface Entry {
   state: BatchState;
@@ -17,7 +17,7 @@ interface Entry {
  */
 export class BatchStore {
   readonly #entries = new Map<string, Entry>();
-  readonly #due = new DueIndex();
+  #due = new DueIndex();
   readonly #clockDueAt: (state: BatchState) => number | undefined;
   readonly #restored = new Map<number, Promise<void>>();
   readonly #reader: TableReader;
@@ -63,13 +63,32 @@ export class BatchStore {
     const dueAt = this.#clockDueAt(entry.state);
     if (dueAt !== undefined && (previous === undefined || this.#clockDueAt(previous.state) !== dueAt)) {
       this.#due.add(batchId, dueAt);
+      this.#rebuildDueIndexIfStale();
     }
+  }
+
+  #delete(batchId: string): void {
+    this.#entries.delete(batchId);
+    this.#rebuildDueIndexIfStale();
+  }
+
+  /** See dueIndexNeedsRebuild: the index rebuilt from the batches held, each at its current due time. */
+  #rebuildDueIndexIfStale(): void {
+    if (!dueIndexNeedsRebuild(this.#due.size, this.#entries.size)) return;
+    const live: { batchId: string; dueAt: number }[] = [];
+    for (const [batchId, entry] of this.#entries) {
+      const dueAt = this.#clockDueAt(entry.state);
+      if (dueAt !== undefined) live.push({ batchId, dueAt });
+    }
+    // Batches taken out by takeDue and not given back yet are indexed again here; reindex then adds them a second
+    // time, which takeDue tolerates (it takes a batch once, and skips entries that no longer match its state).
+    this.#due = new DueIndex(live);
   }
 
   /** A tombstone read back: forget the batch unless it was written again since (a newer revision is open). */
   #forget(batchId: string): void {
     const current = this.#entries.get(batchId);
-    if (current !== undefined && current.state.phase !== 'open') this.#entries.delete(batchId);
+    if (current !== undefined && current.state.phase !== 'open') this.#delete(batchId);
   }
 
   start(): Promise<void> {
@@ -134,6 +153,11 @@ export class BatchStore {
     return this.#entries.size;
   }
 
+  /** Entries in the due index, stale ones included (bounded by dueIndexNeedsRebuild). */
+  get indexedSize(): number {
+    return this.#due.size;
+  }
+
   /** The changelog record of a new state (its revision bumped; a closed one as retainedClosed keeps it) or of
    * forgetting the batch. */
   changelogRecord(
@@ -168,7 +192,7 @@ export class BatchStore {
 
   /** Applies this instance's own write once Kafka acknowledged it. */
   commitLocal(batchId: string, partition: number, next: BatchState | null): void {
-    if (next === null) this.#entries.delete(batchId);
+    if (next === null) this.#delete(batchId);
     else this.#put(batchId, { state: next, partition });
   }
 

@@ -12,7 +12,12 @@ interface Due {
  * matches its batch's state is skipped by the caller when it comes up.
  */
 export class DueIndex {
-  readonly #queue = new TinyQueue<Due>([], (a, b) => a.dueAt - b.dueAt);
+  readonly #queue: TinyQueue<Due>;
+
+  /** An index of `entries` (taken over, not copied), built in one pass rather than one push each. */
+  constructor(entries: Due[] = []) {
+    this.#queue = new TinyQueue<Due>(entries, (a, b) => a.dueAt - b.dueAt);
+  }
 
   add(batchId: string, dueAt: number): void {
     this.#queue.push({ batchId, dueAt });
@@ -30,4 +35,16 @@ export class DueIndex {
   get size(): number {
     return this.#queue.length;
   }
+}
+
+/**
+ * Whether an index holding `indexed` entries, of which only `live` can still be current, should be rebuilt from
+ * the live ones. An entry goes stale when its batch changes to another due time or is forgotten, and would stay
+ * until its own time: a single request's open state is due at its deadline, 24 hours by default, so without
+ * rebuilding the index would hold an entry (and its batch id) for every request of the last day. Rebuilding when
+ * stale entries outnumber live ones (with slack, so small indexes are left alone) keeps it within twice the live
+ * size at an amortised cost of O(1) per entry added.
+ */
+export function dueIndexNeedsRebuild(indexed: number, live: number, slack = 1_024): boolean {
+  return indexed > 2 * live + slack;
 }

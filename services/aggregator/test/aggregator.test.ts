@@ -1,24 +1,15 @@
-import { trace } from '@opentelemetry/api';
 import { codecs, type ProgressMessage, progressRecord } from '@sluice/contracts';
 import type { ConsumedRecord, Producer, ProducerRecord } from '@sluice/kafka';
 import { uniqueName, waitFor } from '@sluice/testkit';
 import { describe, expect, it } from 'vitest';
-import { Aggregator } from '../src/aggregator.ts';
-import { aggregatorFixture } from './fixtures.ts';
+import { aggregatorFixture, aggregatorOn } from './fixtures.ts';
 
 const settings = { closedRetentionMs: 60_000, orphanTimeoutMs: 3_600_000 };
 
 describe('Aggregator', () => {
   it('writes a status that failed to reach Kafka again, even when the new batch state did reach it', async () => {
-    const {
-      kafka,
-      admin,
-      topics,
-      producer: real,
-      store,
-      outputTopics,
-      close,
-    } = await aggregatorFixture(settings);
+    const fixture = await aggregatorFixture(settings);
+    const { kafka, admin, topics, producer: real, store, close } = fixture;
     // The first produce that carries a status fails half-way, as when the broker leading the status partition
     // dies: every other record of it is written, the status is not, and the call rejects. By then this aggregator
     // has read its own half-written state back from the changelog, as its table reader does.
@@ -40,13 +31,7 @@ describe('Aggregator', () => {
         throw new Error('NOT_LEADER_OR_FOLLOWER');
       },
     };
-    const aggregator = new Aggregator({
-      producer,
-      store,
-      topics: outputTopics,
-      settings,
-      tracer: trace.getTracer('test'),
-    });
+    const aggregator = aggregatorOn(fixture, settings, { producer });
     const signal = new AbortController().signal;
     const record = (message: ProgressMessage, offset: bigint): ConsumedRecord => {
       const produced = progressRecord('results', message);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { DueIndex } from '../src/due-index.ts';
+import { DueIndex, dueIndexNeedsRebuild } from '../src/due-index.ts';
 
 describe('DueIndex', () => {
   it('gives back what is due, earliest first, and keeps the rest', () => {
@@ -18,5 +18,23 @@ describe('DueIndex', () => {
     expect(index.size).toBe(1);
     expect(index.takeDue(Number.POSITIVE_INFINITY).map((due) => due.batchId)).toEqual(['d']);
     expect(index.size).toBe(0);
+  });
+
+  it('built from entries in one pass, gives them back in due order', () => {
+    const index = new DueIndex([
+      { batchId: 'c', dueAt: 30 },
+      { batchId: 'a', dueAt: 10 },
+      { batchId: 'b', dueAt: 20 },
+    ]);
+    expect(index.size).toBe(3);
+    expect(index.takeDue(Number.POSITIVE_INFINITY).map((due) => due.batchId)).toEqual(['a', 'b', 'c']);
+  });
+
+  it('is rebuilt once stale entries outnumber live ones, past a slack for small indexes', () => {
+    expect(dueIndexNeedsRebuild(1_024, 0)).toBe(false);
+    expect(dueIndexNeedsRebuild(1_025, 0)).toBe(true);
+    expect(dueIndexNeedsRebuild(2 * 100_000 + 1_024, 100_000)).toBe(false);
+    expect(dueIndexNeedsRebuild(2 * 100_000 + 1_025, 100_000)).toBe(true);
+    expect(dueIndexNeedsRebuild(10, 0, 8)).toBe(true);
   });
 });

@@ -1,6 +1,8 @@
-import { createKafkaClient } from '@sluice/kafka';
+import { trace } from '@opentelemetry/api';
+import { createKafkaClient, type Producer } from '@sluice/kafka';
 import { uniqueName } from '@sluice/testkit';
 import { inject } from 'vitest';
+import { Aggregator } from '../src/aggregator.ts';
 import { clockDueAt, type ReducerSettings } from '../src/batch-reducer.ts';
 import { BatchStore } from '../src/batch-store.ts';
 
@@ -45,4 +47,20 @@ export async function aggregatorFixture(settings: ReducerSettings) {
       await admin.close();
     },
   };
+}
+
+/** An aggregator over a fixture's store and topics, writing with `producer` (the fixture's unless told) at `now`. */
+export function aggregatorOn(
+  fixture: Awaited<ReturnType<typeof aggregatorFixture>>,
+  settings: ReducerSettings,
+  options: { producer?: Producer; now?: () => number } = {},
+): Aggregator {
+  return new Aggregator({
+    producer: options.producer ?? fixture.producer,
+    store: fixture.store,
+    topics: fixture.outputTopics,
+    settings,
+    tracer: trace.getTracer('test'),
+    ...(options.now !== undefined ? { now: options.now } : {}),
+  });
 }
