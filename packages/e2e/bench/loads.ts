@@ -59,7 +59,7 @@ export function bareTargets(
  * What the load benchmarks run against: nginx answering at once as the upstream of the bench routes, a broker of
  * the test kit's own (JVM, so that its CPU can be costed) and the four services on it with 6 partitions.
  */
-export async function startLoadStack(env: Record<string, string> = {}) {
+export async function startLoadStack(env: Record<string, string> = {}, gatewayYaml?: string) {
   const nginx = await answeringNginx();
   const kafka = await startKafka({ forceJvm: true });
   const stack = await startStack({
@@ -67,6 +67,7 @@ export async function startLoadStack(env: Record<string, string> = {}) {
     upstream: echo,
     env: { KAFKA_TOPIC_PARTITIONS: '6', LOG_LEVEL: 'warn', ...env },
     routes: benchRoutes(nginx.url),
+    ...(gatewayYaml !== undefined ? { gatewayYaml } : {}),
   });
   return {
     nginx,
@@ -77,4 +78,24 @@ export async function startLoadStack(env: Record<string, string> = {}) {
       await Promise.all([kafka.stop(), nginx.stop()]);
     },
   };
+}
+
+/**
+ * Waits until what earlier load queued is done: a request with `Prefer: wait` behind it answers once it is through.
+ * Refused (a stack that sheds still has the last step's backlog), it tries again when Retry-After says.
+ */
+export async function drain(target: Target): Promise<void> {
+  for (;;) {
+    const response = await fetch(target.url, {
+      method: 'POST',
+      headers: { ...target.headers, prefer: 'wait=120' },
+      body: target.body ?? null,
+      signal: AbortSignal.timeout(130_000),
+    });
+    await response.arrayBuffer();
+    if (response.status !== 429 && response.status !== 503) return;
+    await new Promise((resolve) =>
+      setTimeout(resolve, Number(response.headers.get('retry-after') ?? 1) * 1000),
+    );
+  }
 }

@@ -23,7 +23,7 @@ import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
 import { startBarePipeline } from './bare-pipeline.ts';
 import { cpuMs, rssMb, topicUsage } from './costs.ts';
-import { bareTargets, loadTargets, startLoadStack } from './loads.ts';
+import { bareTargets, drain as drainQueue, loadTargets, startLoadStack } from './loads.ts';
 import { describeStep, type OpenLoopStep, openLoop } from './vegeta.ts';
 
 const stepSeconds = Number(process.env.BENCH_STEP_SECONDS ?? 8);
@@ -41,17 +41,9 @@ const bare = await startBarePipeline({ brokers: kafka.brokers, upstream: nginx.u
 const allModes = { ...loadTargets(stack.ingress), ...bareTargets(bare.url) };
 const modes = Object.fromEntries(Object.entries(allModes).filter(([mode]) => sweptModes.includes(mode)));
 
-/** Waits until what earlier steps queued is done: a request with Prefer: wait answers once it is through. */
-async function drain(mode = 'accept'): Promise<void> {
-  const { target } = mode.startsWith('bare-') ? allModes['bare-accept'] : allModes.accept;
-  const response = await fetch(target.url, {
-    method: 'POST',
-    headers: { ...target.headers, prefer: 'wait=120' },
-    body: target.body ?? null,
-    signal: AbortSignal.timeout(130_000),
-  });
-  await response.arrayBuffer();
-}
+/** Waits until what earlier steps queued is done (on the bare pipeline for its modes). */
+const drain = (mode = 'accept') =>
+  drainQueue((mode.startsWith('bare-') ? allModes['bare-accept'] : allModes.accept).target);
 
 const pastSaturation = (step: OpenLoopStep) =>
   step.achieved < 0.9 * step.offered || step.success < 0.95 || step.p99 > 5_000;

@@ -18,6 +18,10 @@ export interface OpenLoopStep {
   success: number;
   /** Refused with 429 or 503 (shed at once, as overload should be). */
   refused: number;
+  /** Of the refused, how many said when to come back (a Retry-After header). */
+  refusedWithRetryAfter: number;
+  /** p99 of the refusals' latency, ms: shedding should answer at once. */
+  refusedP99: number;
   /** No answer within the client's time-out. */
   timedOut: number;
   p50: number;
@@ -61,25 +65,39 @@ export async function openLoop(
     })}\n`,
   );
   const latencies: number[] = [];
+  const refusals: number[] = [];
+  let refusedWithRetryAfter = 0;
   const codes: Record<string, number> = {};
   let total = 0;
   let timedOut = 0;
   for await (const line of createInterface({ input: encode.stdout })) {
     if (line.trim() === '') continue;
-    const result = JSON.parse(line) as { code: number; latency: number; error: string };
+    const result = JSON.parse(line) as {
+      code: number;
+      latency: number;
+      error: string;
+      headers?: Record<string, string[]>;
+    };
     total += 1;
     codes[String(result.code)] = (codes[String(result.code)] ?? 0) + 1;
     if (result.code === options.okStatus) latencies.push(result.latency / 1e6);
-    else if (result.code === 0 && /timeout|deadline/i.test(result.error)) timedOut += 1;
+    else if (result.code === 429 || result.code === 503) {
+      refusals.push(result.latency / 1e6);
+      if (result.headers?.['Retry-After'] !== undefined) refusedWithRetryAfter += 1;
+    } else if (result.code === 0 && /timeout|deadline/i.test(result.error)) timedOut += 1;
   }
   latencies.sort((a, b) => a - b);
-  const at = (q: number) =>
-    latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+  refusals.sort((a, b) => a - b);
+  const quantile = (values: number[], q: number) =>
+    values[Math.min(values.length - 1, Math.floor(q * values.length))] ?? Number.NaN;
+  const at = (q: number) => quantile(latencies, q);
   return {
     offered: options.rate,
     achieved: latencies.length / options.seconds,
     success: total === 0 ? 0 : latencies.length / total,
-    refused: (codes['429'] ?? 0) + (codes['503'] ?? 0),
+    refused: refusals.length,
+    refusedWithRetryAfter,
+    refusedP99: quantile(refusals, 0.99),
     timedOut,
     p50: at(0.5),
     p90: at(0.9),
