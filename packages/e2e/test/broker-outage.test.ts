@@ -85,10 +85,17 @@ describe('Kafka unreachable', () => {
     await kafka.killBroker(0);
     for (const name of serviceNames) services.set(name, await ServiceProcess.start({ name, env }));
     const ingress = services.get('ingress') as ServiceProcess;
-    await waitFor('the ingress to listen', async () => {
-      const response = await fetch(`${ingress.url}/healthz`).catch(() => undefined);
-      return response?.status === 200;
-    });
+    // Listening comes before anything that needs Kafka; what it waits for is the process loading its modules, which
+    // on a busy machine took over 30 s once: the start-up budget of every other service start here (the harness's
+    // waitReady), not a bound this test asserts.
+    await waitFor(
+      'the ingress to listen',
+      async () => {
+        const response = await fetch(`${ingress.url}/healthz`).catch(() => undefined);
+        return response?.status === 200;
+      },
+      { timeoutMs: 90_000 },
+    );
     for (const service of services.values()) {
       const report = await waitFor(`${service.name} to answer /readyz`, () =>
         readiness(service).catch(() => undefined),
