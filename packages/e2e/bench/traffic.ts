@@ -10,64 +10,15 @@
  *   pnpm bench
  */
 
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { Coalescer, Dispatcher, type RouteTraffic, UpstreamClient, upstreamUrl } from '@sluice/upstream';
+import { costlyUpstream } from './costly-upstream.ts';
 
 const requests = Number(process.env.BENCH_COALESCE_REQUESTS ?? 2_000);
 const perCallMs = Number(process.env.BENCH_CALL_COST_MS ?? 10);
 const perItemMs = Number(process.env.BENCH_ITEM_COST_MS ?? 0.5);
 const serverSlots = Number(process.env.BENCH_SERVER_SLOTS ?? 4);
 const maxSize = Number(process.env.BENCH_COALESCE_MAX_SIZE ?? 50);
-
-/** An upstream that serves `serverSlots` calls at once, each costing perCallMs + perItemMs × items. */
-async function costlyUpstream() {
-  let busy = 0;
-  const queue: Array<() => void> = [];
-  const slot = () =>
-    new Promise<void>((resolve) => {
-      if (busy < serverSlots) {
-        busy += 1;
-        resolve();
-      } else {
-        queue.push(() => {
-          busy += 1;
-          resolve();
-        });
-      }
-    });
-  const free = () => {
-    busy -= 1;
-    queue.shift()?.();
-  };
-  let calls = 0;
-  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
-    let body = '';
-    req.on('data', (chunk) => {
-      body += chunk;
-    });
-    req.on('end', async () => {
-      calls += 1;
-      const items = req.url?.startsWith('/batch') ? (JSON.parse(body) as unknown[]) : undefined;
-      await slot();
-      setTimeout(
-        () => {
-          free();
-          res.writeHead(200, { 'content-type': 'application/json' });
-          res.end(JSON.stringify(items === undefined ? { ok: true } : items.map(() => ({ ok: true }))));
-        },
-        perCallMs + perItemMs * (items?.length ?? 1),
-      );
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    calls: () => calls,
-    close: () => new Promise((resolve) => server.close(resolve)),
-  };
-}
 
 const upstreamSettings = (url: string): RouteTraffic => ({
   concurrency: 64,
@@ -91,7 +42,7 @@ const upstreamSettings = (url: string): RouteTraffic => ({
 });
 
 async function coalescing(): Promise<void> {
-  const upstream = await costlyUpstream();
+  const upstream = await costlyUpstream({ slots: serverSlots, perCallMs, perItemMs });
   const route = upstreamSettings(upstream.url);
   const client = new UpstreamClient({ connections: () => route.concurrency });
   const dispatcher = new Dispatcher({
