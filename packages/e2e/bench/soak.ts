@@ -10,10 +10,15 @@
  * it then holds: an upper bound, as it includes everything else the process grew by).
  *
  *   pnpm --filter @sluice/e2e bench:soak
+ * The ingress keeps every status for `STATUS_RETENTION_MS` (24 hours) in its state store: in its own heap with the
+ * embedded store (the default here), so its memory grows for a day by design; `BENCH_SOAK_REDIS=1` puts the statuses
+ * in a Redis of the test kit's, as a deployment of several replicas does.
+ *
  *   BENCH_SOAK_MINUTES=15 BENCH_SOAK_ACCEPT_RATE=200 BENCH_SOAK_WAIT_RATE=25 BENCH_SOAK_RETENTION_MS=600000
+ *   BENCH_SOAK_REDIS=1
  */
 import { availableParallelism } from 'node:os';
-import { serviceNames } from '@sluice/testkit';
+import { serviceNames, startRedis } from '@sluice/testkit';
 import { rssMb } from './costs.ts';
 import { loadTargets, startLoadStack } from './loads.ts';
 import { type OpenLoopStep, openLoop } from './vegeta.ts';
@@ -24,7 +29,11 @@ const waitRate = Number(process.env.BENCH_SOAK_WAIT_RATE ?? 25);
 const retentionMs = Number(process.env.BENCH_SOAK_RETENTION_MS ?? 600_000);
 const roundSeconds = 60;
 
-const { stack, stop } = await startLoadStack({ AGGREGATOR_CLOSED_RETENTION_MS: String(retentionMs) });
+const redis = process.env.BENCH_SOAK_REDIS === '1' ? await startRedis() : undefined;
+const { stack, stop } = await startLoadStack({
+  AGGREGATOR_CLOSED_RETENTION_MS: String(retentionMs),
+  ...(redis !== undefined ? { REDIS_URL: redis.url } : {}),
+});
 const targets = loadTargets(stack.ingress);
 
 const readRss = async () =>
@@ -35,7 +44,7 @@ const readRss = async () =>
   ) as Record<(typeof serviceNames)[number], number>;
 
 console.log(
-  `machine: ${availableParallelism()} cores, Node ${process.version}; ${minutes} min of ${acceptRate}/s accept + ${waitRate}/s Prefer: wait; closed requests kept ${retentionMs / 60_000} min\n`,
+  `machine: ${availableParallelism()} cores, Node ${process.version}; ${minutes} min of ${acceptRate}/s accept + ${waitRate}/s Prefer: wait; closed requests kept ${retentionMs / 60_000} min; statuses in ${redis === undefined ? "the ingress's heap (embedded store)" : 'Redis'}\n`,
 );
 // Warm-up (JIT, pools, fetch sessions), then the baseline.
 await Promise.all([
@@ -68,6 +77,7 @@ for (let minute = 1; minute <= minutes; minute += 1) {
 clearInterval(sampler);
 const elapsedMs = Date.now() - startedAt;
 await stop();
+await redis?.stop();
 
 /** Least-squares slope of a service's RSS over the samples taken from `fromMs` on, in MB per minute. */
 function slope(name: string, fromMs: number): number {
