@@ -27,7 +27,6 @@ export async function costlyUpstream(options: { slots: number; perCallMs: number
     queue.shift()?.();
   };
   let calls = 0;
-  let items = 0;
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     let body = '';
     req.on('data', (chunk) => {
@@ -36,7 +35,6 @@ export async function costlyUpstream(options: { slots: number; perCallMs: number
     req.on('end', async () => {
       calls += 1;
       const batch = req.url?.startsWith('/batch') ? (JSON.parse(body) as unknown[]) : undefined;
-      items += batch?.length ?? 1;
       await slot();
       setTimeout(
         () => {
@@ -52,7 +50,6 @@ export async function costlyUpstream(options: { slots: number; perCallMs: number
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
     calls: () => calls,
-    items: () => items,
     close: () => new Promise((resolve) => server.close(resolve)),
   };
 }

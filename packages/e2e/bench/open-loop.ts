@@ -24,7 +24,7 @@ import * as vegaLite from 'vega-lite';
 import { startBarePipeline } from './bare-pipeline.ts';
 import { cpuMs, rssMb, topicUsage } from './costs.ts';
 import { bareTargets, drain as drainQueue, loadTargets, startLoadStack } from './loads.ts';
-import { describeStep, type OpenLoopStep, openLoop } from './vegeta.ts';
+import { describeStep, type OpenLoopStep, openLoop, pastSaturation } from './vegeta.ts';
 
 const stepSeconds = Number(process.env.BENCH_STEP_SECONDS ?? 8);
 const sustainedRate = Number(process.env.BENCH_SUSTAINED_RATE ?? 400);
@@ -44,9 +44,6 @@ const modes = Object.fromEntries(Object.entries(allModes).filter(([mode]) => swe
 /** Waits until what earlier steps queued is done (on the bare pipeline for its modes). */
 const drain = (mode = 'accept') =>
   drainQueue((mode.startsWith('bare-') ? allModes['bare-accept'] : allModes.accept).target);
-
-const pastSaturation = (step: OpenLoopStep) =>
-  step.achieved < 0.9 * step.offered || step.success < 0.95 || step.p99 > 5_000;
 
 console.log(`machine: ${availableParallelism()} cores, Node ${process.version}; ${stepSeconds} s per step\n`);
 const rssBefore = Object.fromEntries(

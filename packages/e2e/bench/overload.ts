@@ -13,7 +13,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { drain as drainQueue, loadTargets, startLoadStack } from './loads.ts';
-import { describeStep, type OpenLoopStep, openLoop } from './vegeta.ts';
+import { describeStep, openLoop, pastSaturation } from './vegeta.ts';
 
 const stepSeconds = Number(process.env.BENCH_STEP_SECONDS ?? 6);
 const overloadSeconds = Number(process.env.BENCH_OVERLOAD_SECONDS ?? 20);
@@ -24,9 +24,6 @@ const { stack, stop } = await startLoadStack({}, 'backpressure: { maxAcceptWaitM
 const targets = loadTargets(stack.ingress);
 
 const drain = () => drainQueue(targets.accept.target);
-const pastSaturation = (step: OpenLoopStep) =>
-  step.achieved < 0.9 * step.offered || step.success < 0.95 || step.p99 > 5_000;
-
 console.log(
   `machine: ${availableParallelism()} cores, Node ${process.version}; maxAcceptWaitMs 1000 (default)\n`,
 );

@@ -107,6 +107,13 @@ export async function openLoop(
   };
 }
 
+/**
+ * Whether a step is past saturation: below 90% of the offered rate answered as expected, below 95% success, or a
+ * p99 over 5 s. The last step before the first such one is the mode's sustainable rate.
+ */
+export const pastSaturation = (step: OpenLoopStep): boolean =>
+  step.achieved < 0.9 * step.offered || step.success < 0.95 || step.p99 > 5_000;
+
 export function describeStep(step: OpenLoopStep): string {
   const ms = (value: number) => (Number.isNaN(value) ? '–' : value.toFixed(1));
   return `${step.offered}/s offered: ${step.achieved.toFixed(0)}/s answered as expected (${(step.success * 100).toFixed(1)}%), p50 ${ms(step.p50)} p90 ${ms(step.p90)} p99 ${ms(step.p99)} p99.9 ${ms(step.p999)} ms; ${step.refused} refused, ${step.timedOut} timed out`;
