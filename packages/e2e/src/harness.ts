@@ -25,10 +25,11 @@ export type ExtraRoutes = Record<string, string | ((upstream: string) => string)
 
 /**
  * These tests run beside each other on two busy cores, where Kafka's acknowledgements can take seconds; they test
- * what happens to accepted requests, not the shedding of a slow broker (services/ingress/test/admission.test.ts
- * does), so the bound of the acknowledgement wait is raised out of their way.
+ * what happens to accepted requests, not the shedding of a slow broker or a replica past its capacity
+ * (services/ingress/test/admission.test.ts and overload.test.ts do), so those bounds are raised out of their way.
  */
-export const slowAcknowledgementsAllowed = 'backpressure: { maxAcceptWaitMs: 60000 }\n';
+export const slowAcknowledgementsAllowed =
+  'backpressure: { maxAcceptWaitMs: 60000, maxEventLoopDelayMs: 60000, maxSubmissionsInFlight: 1000000 }\n';
 
 /**
  * The gateway file of the end-to-end tests. `extraRoutes` adds routes of acme's, e.g. one whose target is another

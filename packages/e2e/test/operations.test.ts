@@ -18,7 +18,8 @@ const upstream = new ScriptedUpstream();
 const stack = stackPerFile(() => ({
   upstream: upstream.handler,
   env: { QUEUE_STATS_INTERVAL_MS: '200' },
-  gatewayYaml: 'backpressure: { shedLag: 30, rejectLag: 60, maxAcceptWaitMs: 60000 }\n',
+  gatewayYaml:
+    'backpressure: { shedLag: 30, rejectLag: 60, maxAcceptWaitMs: 60000, maxEventLoopDelayMs: 60000, maxSubmissionsInFlight: 1000000 }\n',
 }));
 
 const token = () => randomUUID().slice(0, 8);

@@ -268,6 +268,19 @@ const backpressure = z
      * connections would only make every client wait until its own time-out.
      */
     maxAcceptWaitMs: z.number().int().min(50).max(60_000).default(1_000),
+    /**
+     * How late the ingress's event loop may run before a growing share of new submissions is refused with 503
+     * and Retry-After at the top of the HTTP handling: past its capacity a replica that takes everything queues
+     * requests in its own loop until clients give up. 60000 turns shedding off in practice.
+     */
+    maxEventLoopDelayMs: z.number().int().min(10).max(60_000).default(100),
+    /**
+     * Submissions (not `Prefer: wait` holds) one ingress replica handles at once, from their first byte to their
+     * answer; a new one beyond it is answered 503 at-capacity with Retry-After at once. By Little's law the
+     * latency of those admitted stays at most this over the replica's completion rate, and a client whose pool
+     * is full gets quick refusals instead of queueing behind slow acceptances.
+     */
+    maxSubmissionsInFlight: z.number().int().min(1).max(1_000_000).default(512),
   })
   .refine((value) => value.rejectLag > value.shedLag, {
     message: 'rejectLag must be larger than shedLag',

@@ -96,18 +96,32 @@ describe('parseGatewayConfig', () => {
         'routes: [orders]',
         'routes: [orders]\n    rateLimit: { requestsPerSecond: 50, burst: 100 }\n    maxEventStreams: 3',
       ) +
-        'callbacks: { allowNetworks: ["10.20.0.0/16", "fd00::/8"] }\nbackpressure: { shedLag: 10, rejectLag: 20, maxAcceptWaitMs: 250 }\n',
+        'callbacks: { allowNetworks: ["10.20.0.0/16", "fd00::/8"] }\nbackpressure: { shedLag: 10, rejectLag: 20, maxAcceptWaitMs: 250, maxEventLoopDelayMs: 40, maxSubmissionsInFlight: 64 }\n',
     );
     expect(config.tenants.acme?.rateLimit).toEqual({ requestsPerSecond: 50, burst: 100 });
     expect(config.callbacks.allowNetworks).toEqual(['10.20.0.0/16', 'fd00::/8']);
-    expect(config.backpressure).toEqual({ shedLag: 10, rejectLag: 20, maxAcceptWaitMs: 250 });
+    expect(config.backpressure).toEqual({
+      shedLag: 10,
+      rejectLag: 20,
+      maxAcceptWaitMs: 250,
+      maxEventLoopDelayMs: 40,
+      maxSubmissionsInFlight: 64,
+    });
     expect(parseGatewayConfig(minimal).config.backpressure).toEqual({
       shedLag: 500_000,
       rejectLag: 2_000_000,
       maxAcceptWaitMs: 1_000,
+      maxEventLoopDelayMs: 100,
+      maxSubmissionsInFlight: 512,
     });
     expect(problems(`${minimal}backpressure: { maxAcceptWaitMs: 10 }\n`)).toEqual([
       'backpressure.maxAcceptWaitMs: Too small: expected number to be >=50',
+    ]);
+    expect(
+      problems(`${minimal}backpressure: { maxEventLoopDelayMs: 5, maxSubmissionsInFlight: 0 }\n`),
+    ).toEqual([
+      'backpressure.maxEventLoopDelayMs: Too small: expected number to be >=10',
+      'backpressure.maxSubmissionsInFlight: Too small: expected number to be >=1',
     ]);
     expect(parseGatewayConfig(minimal).config.limits.maxEventStreamsPerTenant).toBe(20);
     expect(problems(`${minimal}callbacks: { allowNetworks: ["10.0.0.0/33", "hooks.example"] }\n`)).toEqual([

@@ -9,6 +9,12 @@ const shape = {
   STATE_MAX_STATUSES: envInt(1_000_000, { min: 1_000 }),
   /** How often the batch-workers' lag is sampled for queue positions and estimates. */
   QUEUE_STATS_INTERVAL_MS: envInt(2_000, { min: 100 }),
+  /**
+   * Connections the kernel may hold for the ingress before it accepts them (listen(2)'s backlog, capped by the
+   * kernel's net.core.somaxconn). Node's default of 511 overflows when many clients connect at once: the kernel
+   * then drops their SYNs and each retries after 1, 3, 7 s, which looks like seconds of latency to them.
+   */
+  HTTP_LISTEN_BACKLOG: envInt(4_096, { min: 1, max: 65_535 }),
   /** How long a lookup of a just-created id waits for another replica's status to arrive. */
   LOOKUP_CATCH_UP_MS: envInt(2_000, { min: 0, max: 30_000 }),
   /** Where statuses, idempotency keys and rate-limit counters live: this process (embedded) or Redis, shared. */

@@ -19,6 +19,7 @@ import { activateGateway } from './gateway.ts';
 import { createIngressServer } from './http-server.ts';
 import { Lookups } from './lookups.ts';
 import { IngressMetrics } from './metrics.ts';
+import { OverloadShedder } from './overload.ts';
 import { QueueStats } from './queue-stats.ts';
 import { Redriver } from './redrive.ts';
 import { openState } from './state.ts';
@@ -135,13 +136,20 @@ runMain('ingress', async () => {
   });
 
   // Listen first so that /healthz answers while Kafka is still being reached; /readyz says when to send traffic.
-  const server = createIngressServer(app, gateway.config.limits.maxHeaderBytes);
-  server.listen(env.HTTP_PORT, env.HTTP_HOST);
+  const shedder = new OverloadShedder({
+    boundMs: () => currentGateway().config.backpressure.maxEventLoopDelayMs,
+    maxInFlight: () => currentGateway().config.backpressure.maxSubmissionsInFlight,
+  });
+  shedder.start();
+  metrics.observeShedder(() => shedder.state);
+  const server = createIngressServer(app, gateway.config.limits.maxHeaderBytes, shedder);
+  server.listen({ port: env.HTTP_PORT, host: env.HTTP_HOST, backlog: env.HTTP_LISTEN_BACKLOG });
   await new Promise<void>((resolve, reject) => server.once('listening', resolve).once('error', reject));
   ctx.logger.info({ address: server.address() }, 'listening');
   ctx.shutdown.add('intake', 'answer held requests', async () => held.abort());
   ctx.shutdown.add('intake', 'close HTTP server', () => closeServer(server));
   ctx.shutdown.add('close', 'stop queue sampling', async () => queue.stop());
+  ctx.shutdown.add('close', 'stop measuring the event loop', async () => shedder.stop());
   ctx.shutdown.add('close', 'close status feed', () => feed.close());
   ctx.shutdown.add('close', 'close the state store', () => state.close());
   ctx.shutdown.add('close', 'close admin client', () => admin.close());

@@ -17,8 +17,10 @@ export class IngressMetrics {
   readonly #batchSize: Histogram;
   readonly #unarbitrated: Counter;
   readonly #statusesApplied: Counter;
+  readonly #meter: Meter;
 
   constructor(meter: Meter) {
+    this.#meter = meter;
     const advice = { explicitBucketBoundaries: latencyBucketsSeconds };
     this.#duration = meter.createHistogram('http.server.request.duration', {
       unit: 's',
@@ -57,6 +59,38 @@ export class IngressMetrics {
 
   noteStatusesApplied(count: number): void {
     this.#statusesApplied.add(count);
+  }
+
+  /** The shedder's readings, observed at each scrape (its refusals never reach Express, so are counted here). */
+  observeShedder(
+    read: () => { delayMs: number; refusedShare: number; inFlight: number; refused: number },
+  ): void {
+    this.#meter
+      .createObservableGauge('sluice.ingress.event_loop.delay', {
+        unit: 's',
+        description: "How late the ingress's event-loop timer fired in the last window.",
+      })
+      .addCallback((result) => result.observe(read().delayMs / 1000));
+    this.#meter
+      .createObservableGauge('sluice.ingress.shed.share', {
+        unit: '1',
+        description: 'Share of new submissions refused now because the event loop runs late (0..1).',
+      })
+      .addCallback((result) => result.observe(read().refusedShare));
+    this.#meter
+      .createObservableUpDownCounter('sluice.ingress.submissions.in_flight', {
+        unit: '{submission}',
+        description:
+          'Submissions this replica is handling now (received, not yet answered; Prefer: wait holds excluded).',
+      })
+      .addCallback((result) => result.observe(read().inFlight));
+    this.#meter
+      .createObservableCounter('sluice.ingress.shed', {
+        unit: '{submission}',
+        description:
+          'Submissions refused with 503 at-capacity: too many in flight, or the event loop ran late.',
+      })
+      .addCallback((result) => result.observe(read().refused));
   }
 
   noteUnarbitrated(): void {

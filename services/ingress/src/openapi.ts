@@ -74,6 +74,7 @@ const submitErrors = errors(
   'load-shed',
   'enqueue-failed',
   'overloaded',
+  'at-capacity',
   'state-unavailable',
 );
 

@@ -23,6 +23,7 @@ export const problemTypes = {
   'enqueue-failed': { status: 503, title: 'Could not enqueue the request; nothing was accepted' },
   'not-ready': { status: 503, title: 'Not ready' },
   overloaded: { status: 503, title: 'The queue is full; nothing was accepted' },
+  'at-capacity': { status: 503, title: 'This replica is at its capacity now; nothing was accepted' },
   'state-unavailable': { status: 503, title: 'The state store cannot answer now' },
   'upstream-failed': { status: 502, title: 'The upstream did not answer successfully' },
   'bad-gateway': { status: 502, title: 'The upstream could not be reached' },

@@ -21,7 +21,7 @@ const yaml = `${gatewayYaml.replace(
     rateLimit: { requestsPerSecond: 0.5, burst: 3 }
     maxEventStreams: 1
 admins:`,
-)}backpressure: { shedLag: 100, rejectLag: 1000 }
+)}backpressure: { shedLag: 100, rejectLag: 1000, maxEventLoopDelayMs: 60000 }
 `;
 
 const queue = new SettableQueue();

@@ -12,7 +12,7 @@ import { createApp } from '../src/app.ts';
 import { DirectProxy } from '../src/direct.ts';
 import { Enqueuer } from '../src/enqueue.ts';
 import { activateGateway } from '../src/gateway.ts';
-import { createIngressServer } from '../src/http-server.ts';
+import { createIngressServer, type Shedder } from '../src/http-server.ts';
 import { Lookups } from '../src/lookups.ts';
 import { IngressMetrics } from '../src/metrics.ts';
 import { Redriver } from '../src/redrive.ts';
@@ -58,10 +58,6 @@ export interface Ingress {
   close(): Promise<void>;
 }
 
-/**
- * The ingress app in this process against the real broker: its own topics (a unique prefix), producer, status
- * feed and store; an HTTP server on a port the OS picks. Two of them on one prefix are two replicas.
- */
 /** A wait for acknowledgements that the test sets, as SettableQueue sets the lag. */
 export class SettableBacklog {
   waitMs = 0;
@@ -84,6 +80,10 @@ export class SettableQueue {
   }
 }
 
+/**
+ * The ingress app in this process against the real broker: its own topics (a unique prefix), producer, status
+ * feed and store; an HTTP server on a port the OS picks. Two of them on one prefix are two replicas.
+ */
 export async function startIngress(
   prefix = `${uniqueName('ingress')}.`,
   yaml = gatewayYaml,
@@ -94,6 +94,8 @@ export async function startIngress(
   backlog?: { oldestWaitMs(): number },
   /** The store as status lookups see it (the real one unless a test changes what it answers). */
   lookupStore: (store: StateStore) => StateStore = (store) => store,
+  /** What the HTTP server asks before a submission reaches the app; none unless a test gives one. */
+  shedder?: Shedder,
 ): Promise<Ingress> {
   const brokers = inject('kafkaBrokers').split(',');
   const kafka = createKafkaClient('platformatic', { brokers, clientId: uniqueName('ingress-test') });
@@ -165,7 +167,10 @@ export async function startIngress(
       console.error('unexpected error in the ingress app', error);
     },
   });
-  const server = createIngressServer(app, gateway.config.limits.maxHeaderBytes).listen(0, '127.0.0.1');
+  const server = createIngressServer(app, gateway.config.limits.maxHeaderBytes, shedder).listen(
+    0,
+    '127.0.0.1',
+  );
   await new Promise<void>((resolve) => server.once('listening', resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
