@@ -29,7 +29,7 @@ export type ExtraRoutes = Record<string, string | ((upstream: string) => string)
  * (services/ingress/test/admission.test.ts and overload.test.ts do), so those bounds are raised out of their way.
  */
 export const slowAcknowledgementsAllowed =
-  'backpressure: { maxAcceptWaitMs: 60000, maxEventLoopDelayMs: 60000, maxSubmissionsInFlight: 1000000 }\n';
+  'backpressure: { maxAcceptWaitMs: 60000, maxEventLoopDelayMs: 60000, maxSubmissionsInFlight: 1000000, maxQueueWaitMs: 3600000 }\n';
 
 /**
  * The gateway file of the end-to-end tests. `extraRoutes` adds routes of acme's, e.g. one whose target is another

@@ -19,7 +19,7 @@ const stack = stackPerFile(() => ({
   upstream: upstream.handler,
   env: { QUEUE_STATS_INTERVAL_MS: '200' },
   gatewayYaml:
-    'backpressure: { shedLag: 30, rejectLag: 60, maxAcceptWaitMs: 60000, maxEventLoopDelayMs: 60000, maxSubmissionsInFlight: 1000000 }\n',
+    'backpressure: { shedLag: 30, rejectLag: 60, maxAcceptWaitMs: 60000, maxEventLoopDelayMs: 60000, maxSubmissionsInFlight: 1000000, maxQueueWaitMs: 3600000 }\n',
 }));
 
 const token = () => randomUUID().slice(0, 8);

@@ -281,6 +281,12 @@ const backpressure = z
      * is full gets quick refusals instead of queueing behind slow acceptances.
      */
     maxSubmissionsInFlight: z.number().int().min(1).max(1_000_000).default(512),
+    /**
+     * How long the requests already queued may keep a new `Prefer: wait` submission from a worker (the lag over
+     * the drain rate) before it is answered 503 with Retry-After: its client would wait for the queue, not the
+     * work, and give up at its own time-out. Submissions without Prefer: wait are queued regardless.
+     */
+    maxQueueWaitMs: z.number().int().min(100).max(3_600_000).default(1_000),
   })
   .refine((value) => value.rejectLag > value.shedLag, {
     message: 'rejectLag must be larger than shedLag',

@@ -130,6 +130,8 @@ export interface AdmissionDeps {
   queue: {
     lag: bigint | undefined;
     secondsToDrainTo(lag: number): number;
+    /** How long a request accepted now waits for a worker, by the lag and drain rate; null while unknown. */
+    waitEstimateMs(): number | null;
     noteAccepted(count: number): void;
   };
   onStoreUnavailable(error: unknown): void;
@@ -155,12 +157,15 @@ export class Admission {
     this.#now = deps.now ?? Date.now;
   }
 
-  /** `queued: false` for direct-mode calls, which do not add to the queue and so are not held back by it. */
+  /**
+   * `queued: false` for direct-mode calls, which do not add to the queue and so are not held back by it;
+   * `holds: true` for a submission whose client waits for its result (Prefer: wait).
+   */
   async admit(
     config: GatewayConfig,
     tenant: string,
     cost: number,
-    { queued = true } = {},
+    { queued = true, holds = false } = {},
   ): Promise<Record<string, string>> {
     if (queued && !this.#deps.kafkaReachable()) {
       throw new HttpProblem('enqueue-failed', {
@@ -170,6 +175,7 @@ export class Admission {
     }
     if (queued) this.#checkAcknowledgements(config);
     if (queued) this.#checkLoad(config, tenant);
+    if (queued && holds) this.#checkQueueWait(config);
     const headers = await this.#checkRate(config, tenant, cost);
     this.#shares.note(tenant, cost, this.#now());
     if (queued) this.#deps.queue.noteAccepted(cost);
@@ -183,6 +189,23 @@ export class Admission {
     throw new HttpProblem('overloaded', {
       detail: `submissions wait ${waited} ms for Kafka's acknowledgement, above the bound of ${bound} ms; nothing was accepted, try again shortly`,
       headers: { 'retry-after': String(Math.max(1, Math.ceil(waited / 1000))) },
+    });
+  }
+
+  /**
+   * A client holding its connection for the result gives up at its own time-out however long the queue is. While
+   * the requests ahead would keep this one from a worker for longer than `maxQueueWaitMs`, it is refused now
+   * (queued without Prefer: wait, the same request is still taken).
+   */
+  #checkQueueWait(config: GatewayConfig): void {
+    const estimate = this.#deps.queue.waitEstimateMs();
+    const bound = config.backpressure.maxQueueWaitMs;
+    if (estimate === null || estimate <= bound) return;
+    const lag = Number(this.#deps.queue.lag ?? 0n);
+    const lagAtBound = Math.floor((lag * bound) / estimate);
+    throw new HttpProblem('overloaded', {
+      detail: `the requests ahead would take about ${estimate} ms to reach a worker, above the bound of ${bound} ms for a submission that waits for its result; submit it without Prefer: wait to be queued, or try again later`,
+      headers: { 'retry-after': String(this.#deps.queue.secondsToDrainTo(lagAtBound)) },
     });
   }
 

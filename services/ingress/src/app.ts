@@ -83,7 +83,7 @@ export function createApp(deps: AppDeps): Express {
       config: deps.gateway().config,
       headerIdempotencyKey: req.get('idempotency-key'),
       enqueuer: deps.enqueuer,
-      admit: admitInto(res, deps),
+      admit: admitInto(res, deps, wait !== undefined && wait > 0),
       now: (deps.now ?? Date.now)(),
     });
     noteSubmission(res, req.body, 1);
@@ -218,7 +218,7 @@ export function createApp(deps: AppDeps): Express {
       route: String(req.params.route),
       config: deps.gateway().config,
       enqueuer: deps.enqueuer,
-      admit: admitInto(res, deps),
+      admit: admitInto(res, deps, wait !== undefined && wait > 0),
       now: (deps.now ?? Date.now)(),
     });
     res.locals.submission = { route: String(req.params.route), accepted: 1 } satisfies SubmissionNote;
@@ -252,10 +252,13 @@ export function createApp(deps: AppDeps): Express {
   return app;
 }
 
-/** Admits a submission of `cost` requests for the answer's tenant, setting the rate-limit headers it gets. */
-function admitInto(res: Response, deps: AppDeps): (cost: number) => Promise<void> {
+/**
+ * Admits a submission of `cost` requests for the answer's tenant, setting the rate-limit headers it gets; `holds`
+ * when its client waits for the result.
+ */
+function admitInto(res: Response, deps: AppDeps, holds = false): (cost: number) => Promise<void> {
   return async (cost) => {
-    res.set(await deps.admission.admit(deps.gateway().config, tenantOf(res), cost));
+    res.set(await deps.admission.admit(deps.gateway().config, tenantOf(res), cost, { holds }));
   };
 }
 

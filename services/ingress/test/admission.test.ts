@@ -70,6 +70,42 @@ describe("a tenant's rate limit", () => {
 });
 
 describe('backpressure', () => {
+  it('refuses a Prefer: wait submission with 503 while the queue ahead would keep it from a worker past maxQueueWaitMs, and still queues one that does not wait', async () => {
+    queue.waitMs = 5_000;
+    const before = await recordCount(ingress.kafka, ingress.topic('requests'));
+    const held = await call(ingress, '/v1/requests', {
+      key: keys.globex,
+      json: submission,
+      headers: { prefer: 'wait=5' },
+    });
+    expect(held.status).toBe(503);
+    expect(held.headers.get('retry-after')).toBe('7');
+    expect(await held.json()).toMatchObject({
+      type: 'urn:sluice:problem:overloaded',
+      detail: expect.stringContaining('about 5000 ms to reach a worker, above the bound of 1000 ms'),
+    });
+    const transparent = await call(ingress, '/r/echo/orders', {
+      key: keys.globex,
+      method: 'POST',
+      body: 'x',
+      headers: { prefer: 'wait=5' },
+    });
+    expect(transparent.status).toBe(503);
+    expect(await recordCount(ingress.kafka, ingress.topic('requests'))).toBe(before);
+
+    // The same request without Prefer: wait is what the queue is for.
+    expect((await submit(keys.globex)).status).toBe(202);
+    // An unknown estimate (no drain rate measured yet) refuses nothing.
+    queue.waitMs = null;
+    const unknown = await call(ingress, '/v1/requests', {
+      key: keys.globex,
+      json: submission,
+      headers: { prefer: 'wait=1' },
+    });
+    expect(unknown.status).not.toBe(503);
+    queue.waitMs = 0;
+  });
+
   it('sheds the heavy tenant with 429 above shedLag, everyone with 503 above rejectLag, and accepts again when the lag falls', async () => {
     // acme sends most of the recent traffic; globex a little.
     for (let i = 0; i < 8; i += 1) expect((await submit(keys.acme)).status).toBe(202);

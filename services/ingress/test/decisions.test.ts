@@ -262,4 +262,24 @@ describe('QueueStats', () => {
     expect(stats.lag).toBe(17n);
     stats.stop();
   });
+
+  it('estimates the wait of a request accepted now from the lag, what was accepted since and the drain rate', async () => {
+    const committed = 0n;
+    let waiting = 0n;
+    const stats = new QueueStats(
+      async () => [{ topic: 't', partition: 0, committed, end: committed + waiting, lag: waiting }],
+      60_000,
+      (error) => {
+        throw error;
+      },
+    );
+    await stats.start();
+    // Nothing waiting: no wait, whatever the rate.
+    expect(stats.waitEstimateMs()).toBe(0);
+    waiting = 400n;
+    await stats.start();
+    // Something waits but no drain has been seen between samples yet: unknown, not zero.
+    expect(stats.waitEstimateMs()).toBeNull();
+    stats.stop();
+  });
 });

@@ -72,8 +72,13 @@ export class SettableQueue {
   current() {
     return { position: Number(this.lag ?? 0n), estimatedMs: 0 };
   }
+  /** What a request accepted now would wait for a worker, as the test sets it. */
+  waitMs: number | null = 0;
   secondsToDrainTo(_lag: number): number {
     return 7;
+  }
+  waitEstimateMs(): number | null {
+    return this.waitMs;
   }
   noteAccepted(_count: number): void {
     // The test sets the lag itself.

@@ -13,7 +13,7 @@ tenants:
     apiKeys: [{ id: acme-test, sha256: ${hashApiKey(keys.acme)} }]
     routes: [${routes.join(', ')}]
 # A busy test machine can be slow to acknowledge; this test is about reloads, not shedding.
-backpressure: { maxAcceptWaitMs: 60000 }
+backpressure: { maxAcceptWaitMs: 60000, maxEventLoopDelayMs: 60000 }
 routes:
 ${routes.map((name) => `  ${name}:\n    upstream: { targets: [{ url: "http://127.0.0.1:9/${name}" }] }`).join('\n')}
 `;
