@@ -57,6 +57,10 @@ for (const mode of modes) {
     if (pastSaturation(step)) break;
     sustainable = rate;
   }
+  if (sustainable === 0) {
+    rows.push(`| ${mode} | below 100 | – | – | – | – | – | – |`);
+    continue;
+  }
   const offered = 2 * sustainable;
   const step = await openLoop(target, {
     rate: offered,

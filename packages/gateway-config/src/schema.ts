@@ -286,7 +286,7 @@ const backpressure = z
      * the drain rate) before it is answered 503 with Retry-After: its client would wait for the queue, not the
      * work, and give up at its own time-out. Submissions without Prefer: wait are queued regardless.
      */
-    maxQueueWaitMs: z.number().int().min(100).max(3_600_000).default(1_000),
+    maxQueueWaitMs: z.number().int().min(100).max(3_600_000).default(5_000),
   })
   .refine((value) => value.rejectLag > value.shedLag, {
     message: 'rejectLag must be larger than shedLag',

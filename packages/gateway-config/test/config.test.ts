@@ -106,7 +106,7 @@ describe('parseGatewayConfig', () => {
       maxAcceptWaitMs: 250,
       maxEventLoopDelayMs: 40,
       maxSubmissionsInFlight: 64,
-      maxQueueWaitMs: 1_000,
+      maxQueueWaitMs: 5_000,
     });
     expect(parseGatewayConfig(minimal).config.backpressure).toEqual({
       shedLag: 500_000,
@@ -114,7 +114,7 @@ describe('parseGatewayConfig', () => {
       maxAcceptWaitMs: 1_000,
       maxEventLoopDelayMs: 100,
       maxSubmissionsInFlight: 512,
-      maxQueueWaitMs: 1_000,
+      maxQueueWaitMs: 5_000,
     });
     expect(problems(`${minimal}backpressure: { maxAcceptWaitMs: 10 }\n`)).toEqual([
       'backpressure.maxAcceptWaitMs: Too small: expected number to be >=50',

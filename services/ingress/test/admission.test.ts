@@ -71,7 +71,7 @@ describe("a tenant's rate limit", () => {
 
 describe('backpressure', () => {
   it('refuses a Prefer: wait submission with 503 while the queue ahead would keep it from a worker past maxQueueWaitMs, and still queues one that does not wait', async () => {
-    queue.waitMs = 5_000;
+    queue.waitMs = 9_000;
     const before = await recordCount(ingress.kafka, ingress.topic('requests'));
     const held = await call(ingress, '/v1/requests', {
       key: keys.globex,
@@ -82,7 +82,7 @@ describe('backpressure', () => {
     expect(held.headers.get('retry-after')).toBe('7');
     expect(await held.json()).toMatchObject({
       type: 'urn:sluice:problem:overloaded',
-      detail: expect.stringContaining('about 5000 ms to reach a worker, above the bound of 1000 ms'),
+      detail: expect.stringContaining('about 9000 ms to reach a worker, above the bound of 5000 ms'),
     });
     const transparent = await call(ingress, '/r/echo/orders', {
       key: keys.globex,
