@@ -23,11 +23,11 @@ import {
   startKafka,
   startRecordingServer,
   uniqueName,
-  waitFor,
 } from '@sluice/testkit';
 import { Pool } from 'undici';
 import { gatewayYaml, tenantKeys } from '../src/harness.ts';
 import { spawnStage } from './bare-pipeline.ts';
+import { completeInBatches } from './batches.ts';
 import { closedLoop, median } from './closed-loop.ts';
 
 const seconds = Number(process.env.BENCH_SECONDS ?? 8);
@@ -113,42 +113,14 @@ const auth = { authorization: `Bearer ${tenantKeys.acme}` };
 const batchSize = 500;
 const batches = Math.ceil(e2eRequests / batchSize);
 const pool = new Pool(ingress.url, { connections: 8 });
-const started = performance.now();
-const batchIds: string[] = [];
-await Promise.all(
-  Array.from({ length: batches }, async (_, b) => {
-    const requests = Array.from({ length: batchSize }, (_, i) => ({
-      route: 'e2e',
-      method: 'GET',
-      path: `/ok/e2e-${b}-${i}`,
-    }));
-    const response = await pool.request({
-      path: '/v1/batches',
-      method: 'POST',
-      headers: { 'content-type': 'application/json', ...auth },
-      body: JSON.stringify({ requests }),
-    });
-    const body = (await response.body.json()) as { batchId: string };
-    batchIds.push(body.batchId);
-  }),
-);
-const submitted = performance.now();
-await waitFor(
-  'every batch to complete',
-  async () => {
-    for (const batchId of [...batchIds]) {
-      const response = await pool.request({ path: `/v1/batches/${batchId}`, method: 'GET', headers: auth });
-      const batch = (await response.body.json()) as { status: string };
-      if (batch.status !== 'completed') return false;
-      batchIds.splice(batchIds.indexOf(batchId), 1);
-    }
-    return true;
-  },
-  { timeoutMs: 600_000, intervalMs: 200 },
-);
-const elapsed = (performance.now() - started) / 1000;
+const { submittedMs, completedMs } = await completeInBatches(pool, auth, {
+  count: batches * batchSize,
+  batchSize,
+  request: (b, i) => ({ route: 'e2e', method: 'GET', path: `/ok/e2e-${b}-${i}` }),
+});
+const elapsed = completedMs / 1000;
 console.log(
-  `end to end: ${batches * batchSize} requests in ${batches} batches of ${batchSize}, submitted in ${((submitted - started) / 1000).toFixed(1)} s, all terminal after ${elapsed.toFixed(1)} s: ${((batches * batchSize) / elapsed).toFixed(0)} completed requests/s\n`,
+  `end to end: ${batches * batchSize} requests in ${batches} batches of ${batchSize}, submitted in ${(submittedMs / 1000).toFixed(1)} s, all terminal after ${elapsed.toFixed(1)} s: ${((batches * batchSize) / elapsed).toFixed(0)} completed requests/s\n`,
 );
 await pool.close();
 // The accept benchmark measures the ingress alone, as the bare server runs alone.

@@ -32,7 +32,7 @@ const roundSeconds = 60;
 const redis = process.env.BENCH_SOAK_REDIS === '1' ? await startRedis() : undefined;
 const { stack, stop } = await startLoadStack({
   AGGREGATOR_CLOSED_RETENTION_MS: String(retentionMs),
-  ...(redis !== undefined ? { REDIS_URL: redis.url } : {}),
+  ...(redis !== undefined ? { STATE_STORE: 'redis', REDIS_URL: redis.url } : {}),
 });
 const targets = loadTargets(stack.ingress);
 
