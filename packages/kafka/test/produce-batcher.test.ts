@@ -116,6 +116,27 @@ describe('ProduceBatcher', () => {
     expect(broker.batches).toHaveLength(2);
   });
 
+  it('with no linger, sends at once while idle and batches only what arrives while a send is in flight', async () => {
+    const { broker, batcher } = setup({ lingerMs: 0, maxBatchRecords: 100 });
+    const a = records('a', 1);
+    const first = batcher.send(a);
+    // No timer to wait for: the first record leaves on its own.
+    expect(broker.batches).toHaveLength(1);
+    expect(broker.batches[0]?.records).toEqual(a);
+
+    const b = records('b', 1);
+    const c = records('c', 1);
+    const rest = [batcher.send(b), batcher.send(c)];
+    expect(broker.batches).toHaveLength(1);
+    broker.batches[0]?.resolve();
+    await first;
+    const next = await broker.batch(1);
+    expect(next.records).toEqual([...b, ...c]);
+    next.resolve();
+    await Promise.all(rest);
+    expect(broker.batches).toHaveLength(2);
+  });
+
   it('splits batches at maxBatchRecords between callers but never inside one caller', async () => {
     const { broker, batcher } = setup({ lingerMs: 10, maxBatchRecords: 3 });
     const a = records('a', 2);
