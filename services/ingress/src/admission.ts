@@ -1,6 +1,7 @@
 import type { GatewayConfig } from '@sluice/gateway-config';
 import type { RateLimitDecision, StateStore } from '@sluice/state';
 import { HttpProblem } from './problems.ts';
+import type { QueueEstimate } from './queue-stats.ts';
 
 export type LoadDecision = 'accept' | 'shed' | 'reject';
 
@@ -130,8 +131,8 @@ export interface AdmissionDeps {
   queue: {
     lag: bigint | undefined;
     secondsToDrainTo(lag: number): number;
-    /** How long a request accepted now waits for a worker, by the lag and drain rate; null while unknown. */
-    waitEstimateMs(): number | null;
+    /** Where a request accepted now stands: its wait for a worker by the sampled lag and drain rate. */
+    current(): QueueEstimate;
     noteAccepted(count: number): void;
   };
   onStoreUnavailable(error: unknown): void;
@@ -198,7 +199,7 @@ export class Admission {
    * (queued without Prefer: wait, the same request is still taken).
    */
   #checkQueueWait(config: GatewayConfig): void {
-    const estimate = this.#deps.queue.waitEstimateMs();
+    const estimate = this.#deps.queue.current().estimatedMs;
     const bound = config.backpressure.maxQueueWaitMs;
     if (estimate === null || estimate <= bound) return;
     const lag = Number(this.#deps.queue.lag ?? 0n);

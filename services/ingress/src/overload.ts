@@ -10,6 +10,8 @@
  * - the event loop's delay (how late a timer fires): while it is above its bound, a growing share is refused.
  */
 
+import { preferredWaitSeconds } from './prefer.ts';
+
 /** How often the delay is read and the refused share adjusted. */
 export const overloadWindowMs = 100;
 
@@ -46,7 +48,9 @@ export function nextRefusedShare(
  */
 export function isSheddable(method: string | undefined, url: string | undefined, prefer?: string): boolean {
   if (url === undefined) return false;
-  if (prefer !== undefined && /(^|[,;\s])wait\b/i.test(prefer)) return false;
+  // The same reading of the header as the handlers': an unreadable one is refused by them (400) anyway.
+  const wait = preferredWaitSeconds(prefer);
+  if (typeof wait === 'number' && wait > 0) return false;
   if (url.startsWith('/r/')) return true;
   if (method !== 'POST') return false;
   const path = url.split('?', 1)[0];

@@ -113,18 +113,6 @@ export class QueueStats {
     return Math.min(60, Math.max(1, Math.ceil(waiting / this.#rate)));
   }
 
-  /**
-   * How long a request accepted now would wait for a worker: the sampled lag over the drain rate; null while no
-   * rate is known, 0 with nothing waiting. What this replica accepted since the sample is left out: most of it has
-   * been drained since, and counting it would make a queue that keeps up look a sample interval long.
-   */
-  waitEstimateMs(): number | null {
-    const lag = this.#last?.lag;
-    if (lag === undefined || lag === 0n) return 0;
-    if (this.#rate === undefined || this.#rate <= 0) return null;
-    return Math.round((Number(lag) / this.#rate) * 1000);
-  }
-
   /** Counts requests accepted now, so that backpressure sees them before the next sample does. */
   noteAccepted(count: number): void {
     this.#acceptedSinceSample += count;

@@ -70,15 +70,12 @@ export class SettableBacklog {
 export class SettableQueue {
   lag: bigint | undefined = undefined;
   current() {
-    return { position: Number(this.lag ?? 0n), estimatedMs: 0 };
+    return { position: Number(this.lag ?? 0n), estimatedMs: this.waitMs };
   }
   /** What a request accepted now would wait for a worker, as the test sets it. */
   waitMs: number | null = 0;
   secondsToDrainTo(_lag: number): number {
     return 7;
-  }
-  waitEstimateMs(): number | null {
-    return this.waitMs;
   }
   noteAccepted(_count: number): void {
     // The test sets the lag itself.
